@@ -1,0 +1,19 @@
+"""Feast definitions for the skewless dbt project.
+
+Nothing is declared by hand here: every Entity, FeatureView (with its FileSource, schema and
+ttl) and FeatureService is read from dbt's target/manifest.json, i.e. from the feature models'
+yml (`meta.feature_view`) and the training models' yml (`meta.feature_service`).
+Run `dbt build` first, then `feast apply` in this folder.
+"""
+
+from pathlib import Path
+
+from skewless.feast_objects import feast_definitions
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+definitions = feast_definitions(PROJECT_DIR)
+
+# Feast registers the objects it finds at module level: expose each one under its own name
+# (entity_lead, view_lead_profile, service_lead_conversion, ...).
+globals().update(definitions.by_name())

@@ -1,0 +1,235 @@
+"""Read feature views and feature services from dbt's ``target/manifest.json``.
+
+This is the only place that interprets ``meta.feature_view`` / ``meta.feature_service`` on the
+Python side (the dbt side is ``macros/feature_view_spec.sql``). It imports nothing from Feast,
+so the checker and CLI stay fast; :mod:`skewless.feast_objects` turns the specs into Feast objects.
+
+A model is a feature view when its yml has ``config.meta.feature_view``::
+
+    feature_view:
+      entities: [{name: lead, join_key: lead_id, description: ...}]
+      timestamp: event_ts          # event time column
+      created: created_ts          # optional: when the row became available (no backfill leakage)
+      ttl: 365d                    # optional
+      freshness: {cadence: 1h}     # optional: materialization cadence of the values
+      features: [a, b]             # optional: default every other contract column
+
+A model is a training set when its yml has ``config.meta.feature_service: {name: ...}``; its
+feature service holds the feature views it ``ref``s. Every problem raises :class:`ManifestError`
+naming the model (and column or key).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from skewless.durations import parse_duration
+
+FEATURES_DIR = Path("data") / "features"
+"""Where dbt-duckdb writes external feature models (profiles.yml ``external_root``)."""
+
+# dbt contract data_type -> Feast type name (feast.types). Anything else is an error.
+FEAST_TYPES = {
+    "bigint": "Int64", "int8": "Int64", "long": "Int64", "hugeint": None,
+    "integer": "Int32", "int": "Int32", "int4": "Int32", "smallint": "Int32", "int2": "Int32",
+    "double": "Float64", "double precision": "Float64", "float8": "Float64",
+    "float": "Float32", "real": "Float32", "float4": "Float32",
+    "varchar": "String", "text": "String", "string": "String",
+    "boolean": "Bool", "bool": "Bool",
+    "timestamp": "UnixTimestamp",
+}
+
+
+class ManifestError(ValueError):
+    """A feature view or service declaration in the dbt project is missing or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str
+    description: str = ""
+
+    @property
+    def feast_type(self) -> str:
+        return FEAST_TYPES[self.data_type]
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str
+    join_key: str
+    data_type: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FeatureViewSpec:
+    name: str
+    unique_id: str
+    description: str
+    entities: tuple[EntitySpec, ...]
+    timestamp: str
+    created: str | None
+    ttl: timedelta | None
+    cadence: timedelta | None
+    features: tuple[Column, ...]
+    path: Path
+    checksum: str
+
+    @property
+    def join_keys(self) -> list[str]:
+        return [e.join_key for e in self.entities]
+
+
+@dataclass(frozen=True)
+class FeatureServiceSpec:
+    name: str
+    description: str
+    training_model: str
+    views: tuple[str, ...]
+
+
+@dataclass
+class ProjectSpec:
+    feature_views: dict[str, FeatureViewSpec] = field(default_factory=dict)
+    feature_services: dict[str, FeatureServiceSpec] = field(default_factory=dict)
+
+    @property
+    def entities(self) -> dict[str, EntitySpec]:
+        out: dict[str, EntitySpec] = {}
+        for view in self.feature_views.values():
+            for entity in view.entities:
+                out.setdefault(entity.name, entity)
+        return out
+
+
+def load_project(project_dir: Path, manifest_path: Path | None = None) -> ProjectSpec:
+    """Read every feature view and feature service of the dbt project at ``project_dir``."""
+    manifest_path = manifest_path or project_dir / "target" / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise ManifestError(f"{manifest_path} not found: run `dbt build` (or `dbt parse`) first") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{manifest_path} is not valid JSON: {exc}") from None
+    models = {uid: node for uid, node in manifest.get("nodes", {}).items()
+              if node.get("resource_type") == "model"}
+    spec = ProjectSpec()
+    for uid, node in sorted(models.items()):
+        if "feature_view" in (node.get("config", {}).get("meta") or {}):
+            view = _feature_view(node, project_dir)
+            spec.feature_views[view.name] = view
+    _check_entities_agree(spec)
+    for uid, node in sorted(models.items()):
+        meta = node.get("config", {}).get("meta") or {}
+        if "feature_service" in meta:
+            service = _feature_service(node, meta["feature_service"], models, spec)
+            if service.name in spec.feature_services:
+                raise ManifestError(f"model '{node['name']}': feature service '{service.name}' is "
+                                    f"declared twice (also by {spec.feature_services[service.name].training_model})")
+            spec.feature_services[service.name] = service
+    return spec
+
+
+def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
+    name = node["alias"] or node["name"]
+    meta = node["config"]["meta"]["feature_view"]
+    where = f"model '{name}' ({node.get('original_file_path', '?')})"
+    if not isinstance(meta, dict):
+        raise ManifestError(f"{where}: meta.feature_view must be a mapping")
+    columns = {c: Column(c, (col.get("data_type") or "").lower(), col.get("description") or "")
+               for c, col in node.get("columns", {}).items()}
+    if not columns:
+        raise ManifestError(f"{where}: declare its columns with data_type in its yml (the contract "
+                            "is what Feast registers)")
+    for required in ("entities", "timestamp"):
+        if not meta.get(required):
+            raise ManifestError(f"{where}: meta.feature_view.{required} is required")
+    materialized = node["config"].get("materialized")
+    if materialized != "external":
+        raise ManifestError(f"{where}: feature views must be materialized='external' (parquet Feast "
+                            f"can read), not '{materialized}'")
+
+    def column(col: str, role: str) -> Column:
+        if col not in columns:
+            raise ManifestError(f"{where}: {role} column '{col}' is not among its declared columns "
+                                f"({', '.join(columns)})")
+        if columns[col].data_type not in FEAST_TYPES or FEAST_TYPES[columns[col].data_type] is None:
+            raise ManifestError(f"{where}: column '{col}' has data_type '{columns[col].data_type}', "
+                                f"which Feast cannot store; cast it to one of "
+                                f"{sorted(t for t, f in FEAST_TYPES.items() if f)}")
+        return columns[col]
+
+    entities = []
+    for entity in meta["entities"]:
+        if not isinstance(entity, dict) or not entity.get("name") or not entity.get("join_key"):
+            raise ManifestError(f"{where}: each meta.feature_view.entities item needs a name and a "
+                                f"join_key, got {entity!r}")
+        key = column(entity["join_key"], "join key")
+        entities.append(EntitySpec(entity["name"], key.name, key.data_type, entity.get("description", "")))
+    timestamp = meta["timestamp"]
+    created = meta.get("created")
+    for role, col in (("timestamp", timestamp), ("created", created)):
+        if col and column(col, role).data_type != "timestamp":
+            raise ManifestError(f"{where}: {role} column '{col}' must be a timestamp, "
+                                f"not {columns[col].data_type}")
+    reserved = {e.join_key for e in entities} | {timestamp, created}
+    feature_names = meta.get("features") or [c for c in columns if c not in reserved]
+    for feature in feature_names:
+        if feature in reserved:
+            raise ManifestError(f"{where}: '{feature}' is a key or timestamp, not a feature")
+    features = tuple(column(f, "feature") for f in feature_names)
+    try:
+        ttl = parse_duration(meta["ttl"], f"{where}: ttl") if meta.get("ttl") else None
+        cadence = meta.get("freshness", {}).get("cadence")
+        cadence = parse_duration(cadence, f"{where}: freshness.cadence") if cadence else None
+    except ValueError as exc:
+        raise ManifestError(str(exc)) from None
+    location = node["config"].get("location") or str(FEATURES_DIR / f"{name}.parquet")
+    path = Path(location) if Path(location).is_absolute() else (project_dir / location).resolve()
+    return FeatureViewSpec(
+        name=name, unique_id=node["unique_id"], description=node.get("description") or "",
+        entities=tuple(entities), timestamp=timestamp, created=created, ttl=ttl, cadence=cadence,
+        features=features, path=path, checksum=node.get("checksum", {}).get("checksum", ""))
+
+
+def _check_entities_agree(spec: ProjectSpec) -> None:
+    """One entity name means one join key and one key type across all views."""
+    seen: dict[str, tuple[EntitySpec, str]] = {}
+    for view in spec.feature_views.values():
+        for entity in view.entities:
+            if entity.name in seen:
+                first, first_view = seen[entity.name]
+                if (first.join_key, first.data_type) != (entity.join_key, entity.data_type):
+                    raise ManifestError(
+                        f"entity '{entity.name}' is keyed by {first.join_key} ({first.data_type}) in "
+                        f"model '{first_view}' but by {entity.join_key} ({entity.data_type}) in "
+                        f"model '{view.name}'")
+            else:
+                seen[entity.name] = (entity, view.name)
+
+
+def _feature_service(node: dict, meta: object, models: dict, spec: ProjectSpec) -> FeatureServiceSpec:
+    where = f"model '{node['name']}' ({node.get('original_file_path', '?')})"
+    if not isinstance(meta, dict) or not meta.get("name"):
+        raise ManifestError(f"{where}: meta.feature_service needs a name")
+    views = []
+    for uid in node.get("depends_on", {}).get("nodes", []):
+        upstream = models.get(uid)
+        if upstream and (upstream["alias"] or upstream["name"]) in spec.feature_views:
+            views.append(upstream["alias"] or upstream["name"])
+    if not views:
+        raise ManifestError(f"{where}: declares feature service '{meta['name']}' but refs no feature view")
+    names: dict[str, str] = {}
+    for view in views:
+        for feature in spec.feature_views[view].features:
+            if feature.name in names:
+                raise ManifestError(f"{where}: feature '{feature.name}' is in both '{names[feature.name]}' "
+                                    f"and '{view}'; rename one (Feast returns features by name)")
+            names[feature.name] = view
+    return FeatureServiceSpec(meta["name"], meta.get("description", node.get("description") or ""),
+                              node["name"], tuple(sorted(views)))

@@ -1,0 +1,79 @@
+"""The skewless project on disk: where things live, and running dbt and Feast against it.
+
+dbt and Feast run as their own command-line programs (what an analyst or CI runs), always with
+the project root as working directory, so the relative paths in profiles.yml and
+feature_store.yaml resolve the same way for everyone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+
+class StepFailed(RuntimeError):
+    """A dbt or Feast command failed; the message carries the command and its output tail."""
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.root / "data" / "skewless.duckdb"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.root / "data" / "features"
+
+    @property
+    def feature_repo(self) -> Path:
+        return self.root / "feature_repo"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "target" / "manifest.json"
+
+    def prepare(self) -> None:
+        """Create the folders dbt-duckdb and Feast write into (neither creates them itself)."""
+        self.features_dir.mkdir(parents=True, exist_ok=True)
+        (self.root / "data" / "feast").mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("DBT_PROFILES_DIR", str(self.root))
+        env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        env.setdefault("FEAST_USAGE", "False")
+        return env
+
+    def run(self, *args: str, cwd: Path | None = None) -> str:
+        """Run a console script of this environment (``dbt``, ``feast``) and return its output."""
+        exe = Path(sys.executable).parent / args[0]
+        cmd = [str(exe) if exe.exists() else args[0], *args[1:]]
+        proc = subprocess.run(cmd, cwd=cwd or self.root, env=self.env(), capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
+            raise StepFailed(f"`{' '.join(args)}` failed (exit {proc.returncode}):\n{tail}")
+        return proc.stdout
+
+    def dbt(self, *args: str) -> str:
+        self.prepare()
+        return self.run("dbt", *args)
+
+    def feast(self, *args: str) -> str:
+        self.prepare()
+        return self.run("feast", *args, cwd=self.feature_repo)
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the dbt-built DuckDB (never while dbt is writing it)."""
+        if not self.duckdb_path.exists():
+            raise FileNotFoundError(f"{self.duckdb_path} does not exist: run `dbt build` first")
+        con = duckdb.connect(str(self.duckdb_path), read_only=True)
+        con.execute("SET TimeZone = 'UTC'")
+        return con
