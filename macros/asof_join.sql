@@ -14,11 +14,13 @@
     feature_views  a list of `ref('<feature view model>')`; keys, timestamps, ttl and features
                  come from each model's `meta.feature_view` (see feature_view_spec).
     full_feature_names  name columns `<view>__<feature>`, as Feast does with the same flag.
+    rendering    none: the adapter's own; 'portable': force the window-function rendering (used
+                 by tests/sql/assert_asof_renderings_agree.sql to prove both agree).
 
   Renders a `select`. DuckDB uses native ASOF JOIN; other engines a portable window-function
   rendering with the same result.
 -#}
-{% macro asof_join(spine, spine_ts, feature_views, full_feature_names=false) -%}
+{% macro asof_join(spine, spine_ts, feature_views, full_feature_names=false, rendering=none) -%}
   {%- if not execute -%}{{ return('select 1 as _skewless_parsing') }}{%- endif -%}
   {%- set spine_columns = skewless.relation_columns(spine) -%}
   {%- set views = [] -%}
@@ -32,7 +34,8 @@
     {%- do spec.update({'relation': relation, 'alias': '_sk_fv' ~ loop.index}) -%}
     {%- do views.append(spec) -%}
   {%- endfor -%}
-  {{ return(adapter.dispatch('asof_join', 'skewless')(spine, spine_columns, spine_ts, views, full_feature_names)) }}
+  {%- set render = skewless.default__asof_join if rendering == 'portable' else adapter.dispatch('asof_join', 'skewless') -%}
+  {{ return(render(spine, spine_columns, spine_ts, views, full_feature_names)) }}
 {%- endmacro %}
 
 {% macro _asof_feature_columns(view, full_feature_names) -%}

@@ -1,5 +1,6 @@
 {#-
-  window_aggregates(spine, keys, spine_ts, events, event_ts, aggregates, windows, where=none)
+  window_aggregates(spine, keys, spine_ts, events, event_ts, aggregates, windows, where=none,
+                    rendering=none)
 
   Window aggregations anchored on the spine instant (DESIGN section 6): for each spine row
   (keys k, instant t) and window w, aggregate the events of k with  t - w < event_ts <= t.
@@ -15,11 +16,12 @@
                 Each makes one column per window, named `<name>_<window label>`.
     windows     dict label -> duration, e.g. {'7d': '7d', '30d': '30d'}.
     where       optional SQL predicate on event rows (e.g. "kind = 'nurture'").
+    rendering   none: the adapter's own; 'portable': force the correlated-subquery rendering.
 
   DuckDB renders running totals per (key, event_ts) read at t and at t - w by native ASOF
   JOINs (no spine x events range join); other engines a correlated subquery per column.
 -#}
-{% macro window_aggregates(spine, keys, spine_ts, events, event_ts, aggregates, windows, where=none) -%}
+{% macro window_aggregates(spine, keys, spine_ts, events, event_ts, aggregates, windows, where=none, rendering=none) -%}
   {%- for agg in aggregates -%}
     {%- if agg.get('fn') not in ['count', 'sum'] -%}
       {{ exceptions.raise_compiler_error("skewless.window_aggregates: aggregate '" ~ agg.get('name') ~ "' has fn '" ~ agg.get('fn') ~ "'; supported: count, sum") }}
@@ -33,7 +35,8 @@
       {{ exceptions.raise_compiler_error("skewless.window_aggregates: window label '" ~ label ~ "' must be lower-case letters, digits and _ (it becomes a column suffix)") }}
     {%- endif -%}
   {%- endfor -%}
-  {{ return(adapter.dispatch('window_aggregates', 'skewless')(spine, keys, spine_ts, events, event_ts, aggregates, windows, where)) }}
+  {%- set render = skewless.default__window_aggregates if rendering == 'portable' else adapter.dispatch('window_aggregates', 'skewless') -%}
+  {{ return(render(spine, keys, spine_ts, events, event_ts, aggregates, windows, where)) }}
 {%- endmacro %}
 
 {#- the aggregate's declared type: `type` if given, bigint for count, else as computed -#}

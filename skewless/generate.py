@@ -92,7 +92,7 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
         size = max(1, int(math.exp(rng.gauss(4.0, 1.6))))
         industry = rng.choice(INDUSTRIES)
         age = rng.randint(22, 65)
-        propensity = _sigmoid(-1.6 + 0.25 * (math.log(size) - 4.0) + INDUSTRY_EFFECT[industry]
+        propensity = _sigmoid(-1.0 + 0.25 * (math.log(size) - 4.0) + INDUSTRY_EFFECT[industry]
                               - 0.02 * (age - 40) + rng.gauss(0, 0.8))
         converted = None
         if rng.random() < propensity:
@@ -118,10 +118,10 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
 
         # Nurture emails while the lead is open; onboarding emails only after it converted.
         nurture_end = min(converted or horizon, created + timedelta(days=60), horizon)
-        emails = [(ts, "nurture") for ts in _poisson_times(rng, created, nurture_end, 0.25)]
+        emails = [(ts, "nurture") for ts in _poisson_times(rng, created, nurture_end, 0.12)]
         if converted:
             emails += [(ts, "onboarding") for ts in _poisson_times(
-                rng, converted, min(converted + timedelta(days=21), DATA_END), 0.5)]
+                rng, converted, min(converted + timedelta(days=21), DATA_END), 0.7)]
         for ts, kind in sorted(emails):
             email_id += 1
             row = [email_id, lead_id, format_ts(ts, rng), kind]

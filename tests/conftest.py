@@ -1,0 +1,64 @@
+"""Shared fixtures: one real build of the whole project in a temporary copy.
+
+The session fixture copies the repository (sources only), points HOME and DBT_PROFILES_DIR
+at temporary folders, and runs the demo pipeline there: dbt seed, dbt build, feast apply,
+feast materialize, Feast historical retrieval and an online lookup, against real DuckDB,
+real dbt and real Feast. Tests then read what that build produced.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from skewless.project import Project
+
+REPO = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "target", "logs", "__pycache__",
+                                ".pytest_cache", ".hypothesis", ".cache", "*.egg-info", "dbt_packages")
+
+
+def copy_project(dest: Path) -> Project:
+    """A fresh copy of the project's sources at ``dest`` (no build outputs)."""
+    shutil.copytree(REPO, dest, ignore=IGNORE)
+    project = Project(dest)
+    project.prepare()
+    return project
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """dbt and Feast write under $HOME: keep them in a temporary one."""
+    home = tmp_path_factory.mktemp("home")
+    os.environ["HOME"] = str(home)
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    os.environ["FEAST_USAGE"] = "False"
+    os.environ.pop("DBT_PROFILES_DIR", None)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """The project copied and run end to end through the demo pipeline."""
+    from skewless.demo import run_demo
+
+    project = copy_project(tmp_path_factory.mktemp("built") / "skewless")
+    lines: list[str] = []
+    run_demo(project.root, say=lines.append)
+    return project
+
+
+@pytest.fixture(scope="session")
+def store(built: Project):
+    from feast import FeatureStore
+
+    return FeatureStore(repo_path=str(built.feature_repo))
+
+
+@pytest.fixture(scope="session")
+def training_set(built: Project):
+    from skewless.training import dbt_training_set
+
+    return dbt_training_set(built, "lead_conversion_training")

@@ -1,0 +1,99 @@
+"""An independent reading of the point-in-time contract, in plain Python over the raw CSVs.
+
+Shares no code with the dbt macros or DuckDB: it parses the raw exports with the standard
+library, dedups them, and answers "what was each feature at instant t" by brute force.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+PROFILE_TTL = timedelta(days=365)
+CADENCE = timedelta(hours=1)
+WINDOWS = {"7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+def parse_ts(text: str) -> datetime:
+    """A raw timestamp string -> naive UTC datetime (naive input is UTC)."""
+    value = datetime.fromisoformat(text.strip())
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def read_raw(seeds: Path, table: str) -> list[dict[str, str]]:
+    with (seeds / f"{table}.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def distinct(rows: list[tuple]) -> list[tuple]:
+    return list(dict.fromkeys(rows))
+
+
+class Oracle:
+    def __init__(self, seeds: Path):
+        leads = distinct([(int(r["lead_id"]), parse_ts(r["created_at"]), parse_ts(r["updated_at"]),
+                           int(r["company_size"]), r["industry"].strip().lower(), int(r["contact_age"]))
+                          for r in read_raw(seeds, "raw_leads")])
+        self.lead_versions: dict[int, list[tuple]] = defaultdict(list)
+        for row in leads:
+            self.lead_versions[row[0]].append(row)
+        emails = distinct([(int(r["email_id"]), int(r["lead_id"]), parse_ts(r["sent_at"]), r["kind"])
+                           for r in read_raw(seeds, "raw_emails")])
+        visits = distinct([(int(r["visit_id"]), int(r["lead_id"]), parse_ts(r["visited_at"]), int(r["pages"]))
+                           for r in read_raw(seeds, "raw_web_visits")])
+        self.emails: dict[int, list[tuple]] = defaultdict(list)
+        for row in emails:
+            self.emails[row[1]].append(row)
+        self.visits: dict[int, list[tuple]] = defaultdict(list)
+        for row in visits:
+            self.visits[row[1]].append(row)
+        # Ticks exist up to the latest event of either table (the data's watermark).
+        self.watermark = max([e[2] for e in emails] + [v[2] for v in visits])
+
+    def profile(self, lead_id: int, t: datetime) -> dict | None:
+        """The lead version with the greatest (created, updated) among those available at t."""
+        candidates = [v for v in self.lead_versions.get(lead_id, [])
+                      if v[1] <= t and v[2] <= t and v[1] >= t - PROFILE_TTL]
+        if not candidates:
+            return None
+        _, _, _, size, industry, age = max(candidates, key=lambda v: (v[1], v[2]))
+        return {"contact_age_scaled": age / 100, "company_size": size, "log_company_size": math.log(size),
+                "is_enterprise": size >= 1000, "industry": industry}
+
+    def activity(self, lead_id: int, t: datetime) -> dict | None:
+        """Window aggregates at the last hourly tick <= t (NULL before the lead's first event tick)."""
+        tick = floor_to(min(t, self.watermark), CADENCE)
+        times = [e[2] for e in self.emails.get(lead_id, [])] + [v[2] for v in self.visits.get(lead_id, [])]
+        if not any(ceil_to(ts, CADENCE) <= tick for ts in times):
+            return None
+        out = {}
+        for label, width in WINDOWS.items():
+            inside = lambda ts: tick - width < ts <= tick  # noqa: E731
+            out[f"emails_{label}"] = sum(1 for e in self.emails.get(lead_id, []) if inside(e[2]))
+            out[f"visits_{label}"] = sum(1 for v in self.visits.get(lead_id, []) if inside(v[2]))
+            out[f"pages_{label}"] = sum(v[3] for v in self.visits.get(lead_id, []) if inside(v[2]))
+        return out
+
+    def emails_before(self, lead_id: int, t: datetime) -> int:
+        return sum(1 for e in self.emails.get(lead_id, []) if e[2] <= t)
+
+    def emails_all_time(self, lead_id: int) -> int:
+        """The story's leaky feature: every email ever sent to the lead."""
+        return len(self.emails.get(lead_id, []))
+
+
+EPOCH = datetime(1970, 1, 1)
+
+
+def floor_to(ts: datetime, step: timedelta) -> datetime:
+    return EPOCH + ((ts - EPOCH) // step) * step
+
+
+def ceil_to(ts: datetime, step: timedelta) -> datetime:
+    floor = floor_to(ts, step)
+    return floor if floor == ts else floor + step

@@ -1,0 +1,77 @@
+"""The manifest bridge: the real project registers cleanly; bad declarations fail naming the model."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import timedelta
+
+import pytest
+
+from skewless.feast_objects import feast_definitions
+from skewless.manifest import ManifestError, load_project
+
+
+def test_project_views_and_service_come_from_the_manifest(built):
+    spec = load_project(built.root)
+    assert set(spec.feature_views) == {"lead_profile", "lead_activity"}
+    profile = spec.feature_views["lead_profile"]
+    assert profile.join_keys == ["lead_id"] and profile.ttl == timedelta(days=365)
+    assert profile.created == "created_ts" and profile.path.exists()
+    assert {f.name: f.feast_type for f in profile.features}["contact_age_scaled"] == "Float64"
+    assert spec.feature_views["lead_activity"].cadence == timedelta(hours=1)
+    assert spec.feature_services["lead_conversion"].views == ("lead_activity", "lead_profile")
+    defs = feast_definitions(built.root)
+    view = defs.feature_views["lead_profile"]
+    assert sorted(f.name for f in view.features) == sorted(f.name for f in profile.features)
+    assert view.batch_source.created_timestamp_column == "created_ts"
+
+
+def _mutate(manifest: dict, model: str, change) -> dict:
+    out = copy.deepcopy(manifest)
+    change(out["nodes"][f"model.skewless.{model}"])
+    return out
+
+
+def _meta(node):
+    return node["config"]["meta"]["feature_view"]
+
+
+CASES = [
+    ("no entities", "lead_profile", lambda n: _meta(n).pop("entities"),
+     "model 'lead_profile'.*entities is required"),
+    ("unknown timestamp column", "lead_profile", lambda n: _meta(n).update(timestamp="ts"),
+     "model 'lead_profile'.*timestamp column 'ts' is not among"),
+    ("feature not in contract", "lead_activity", lambda n: _meta(n)["features"].append("clicks_7d"),
+     "model 'lead_activity'.*feature column 'clicks_7d'"),
+    ("type Feast cannot store", "lead_profile", lambda n: n["columns"]["company_size"].update(data_type="hugeint"),
+     "model 'lead_profile'.*column 'company_size' has data_type 'hugeint'"),
+    ("not external", "lead_profile", lambda n: n["config"].update(materialized="table"),
+     "model 'lead_profile'.*materialized='external'"),
+    ("bad ttl", "lead_profile", lambda n: _meta(n).update(ttl="a year"),
+     "model 'lead_profile'.*ttl 'a year' is not a duration"),
+    ("timestamp not a timestamp", "lead_activity", lambda n: _meta(n).update(timestamp="emails_7d"),
+     "model 'lead_activity'.*timestamp column 'emails_7d' must be a timestamp"),
+    ("entity key typed differently", "lead_activity",
+     lambda n: n["columns"]["lead_id"].update(data_type="varchar"),
+     "entity 'lead' is keyed by lead_id \\(varchar\\) in model 'lead_activity' but by lead_id \\(bigint\\) in model 'lead_profile'"),
+    ("feature is a key", "lead_profile", lambda n: _meta(n)["features"].append("lead_id"),
+     "'lead_id' is a key or timestamp"),
+    ("service without name", "lead_conversion_training",
+     lambda n: n["config"]["meta"].update(feature_service={"description": "x"}),
+     "model 'lead_conversion_training'.*needs a name"),
+]
+
+
+@pytest.mark.parametrize("label,model,change,message", CASES, ids=[c[0] for c in CASES])
+def test_bad_declarations_fail_naming_the_model(built, tmp_path, label, model, change, message):
+    manifest = json.loads(built.manifest.read_text())
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(_mutate(manifest, model, change)))
+    with pytest.raises(ManifestError, match=message):
+        load_project(built.root, path)
+
+
+def test_missing_manifest_says_to_build_first(tmp_path):
+    with pytest.raises(ManifestError, match="run `dbt build`"):
+        load_project(tmp_path)
