@@ -1,26 +1,32 @@
 {#-
-  asof_join(spine, spine_ts, feature_views, full_feature_names=false)
+  asof_join(spine, spine_ts, feature_views, full_feature_names=false, timestamps=false,
+            rendering=none)
 
   The point-in-time join of DESIGN's contract: for every spine row (keys k, instant t) and
-  every feature view (rows k, event e, created c), pick among rows with
-    e <= t, c <= t (available at t: no backfill leakage), and e >= t - ttl when a ttl is set,
-  the greatest e, ties broken by the greatest c. The spine is preserved exactly: every row,
+  every feature view (rows k, event e, created c), pick among the rows with
+    e <= t,  available_at <= t,  and e >= t - ttl when the view has a ttl,
+  the greatest e, ties broken by the greatest c. available_at is c (e when the view has no
+  created column); with `freshness: {lag: L}` it is c + L, and with `freshness: {cadence: C}`
+  the first materialization tick (multiple of C since the epoch) at or after that: training
+  then sees exactly the staleness serving sees. The spine is preserved exactly: every row,
   duplicates included, all its columns, in a LEFT join; no match gives NULL features.
 
   Arguments:
     spine        a relation (`ref('...')`) whose rows are the instants to join at; it must have
                  `spine_ts` and every join key of every view, named as in the views.
     spine_ts     the spine's instant column (UTC timestamp).
-    feature_views  a list of `ref('<feature view model>')`; keys, timestamps, ttl and features
-                 come from each model's `meta.feature_view` (see feature_view_spec).
+    feature_views  a list of `ref('<feature view model>')`; keys, timestamps, ttl, freshness and
+                 features come from each model's `meta.feature_view` (see feature_view_spec).
     full_feature_names  name columns `<view>__<feature>`, as Feast does with the same flag.
+    timestamps   also return `<view>__event_ts`, `<view>__created_ts`, `<view>__available_at`
+                 of the picked row (what the point-in-time generic tests check).
     rendering    none: the adapter's own; 'portable': force the window-function rendering (used
                  by tests/sql/assert_asof_renderings_agree.sql to prove both agree).
 
   Renders a `select`. DuckDB uses native ASOF JOIN; other engines a portable window-function
   rendering with the same result.
 -#}
-{% macro asof_join(spine, spine_ts, feature_views, full_feature_names=false, rendering=none) -%}
+{% macro asof_join(spine, spine_ts, feature_views, full_feature_names=false, timestamps=false, rendering=none) -%}
   {%- if not execute -%}{{ return('select 1 as _skewless_parsing') }}{%- endif -%}
   {%- set spine_columns = skewless.relation_columns(spine) -%}
   {%- set views = [] -%}
@@ -35,27 +41,56 @@
     {%- do views.append(spec) -%}
   {%- endfor -%}
   {%- set render = skewless.default__asof_join if rendering == 'portable' else adapter.dispatch('asof_join', 'skewless') -%}
-  {{ return(render(spine, spine_columns, spine_ts, views, full_feature_names)) }}
+  {{ return(render(spine, spine_columns, spine_ts, views, full_feature_names, timestamps)) }}
 {%- endmacro %}
 
-{% macro _asof_feature_columns(view, full_feature_names) -%}
+{#- available_at of a feature row, from its created (or event) column, lag and cadence. -#}
+{% macro _asof_available_at(view, alias=none) -%}
+  {%- set prefix = alias ~ '.' if alias else '' -%}
+  {%- set sql = prefix ~ (view['created'] or view['timestamp']) -%}
+  {%- if view['lag'] -%}{%- set sql = '(' ~ sql ~ ' + ' ~ skewless.interval_literal(view['lag'], 'lag of ' ~ view['name']) ~ ')' -%}{%- endif -%}
+  {%- if view['cadence'] -%}{%- set sql = skewless.ceil_to_cadence(sql, skewless.interval_literal(view['cadence'], 'cadence of ' ~ view['name'])) -%}{%- endif -%}
+  {{ return(sql) }}
+{%- endmacro %}
+
+{% macro _asof_output_columns(view, full_feature_names, timestamps) -%}
+  {%- set a = view['alias'] -%}
   {%- for feature in view['features'] -%}
-    {{ view['alias'] }}.{{ feature }} as {{ view['name'] ~ '__' ~ feature if full_feature_names else feature }}{{ ',' if not loop.last }}
+    {{ a }}.{{ feature }} as {{ view['name'] ~ '__' ~ feature if full_feature_names else feature }}{{ ',' if not loop.last }}
   {%- endfor -%}
+  {%- if timestamps -%},
+    {{ a }}.{{ view['timestamp'] }} as {{ view['name'] }}__event_ts,
+    {{ a }}.{{ view['created'] or view['timestamp'] }} as {{ view['name'] }}__created_ts,
+    case when {{ a }}.{{ view['timestamp'] }} is not null then {{ skewless._asof_available_at(view, a) }} end as {{ view['name'] }}__available_at
+  {%- endif -%}
 {%- endmacro %}
 
-{#- DuckDB: per view, a running "best (e, c) available so far" indexed by available_at =
-    greatest(e, c), one native ASOF JOIN from the spine, then an equi-join back to the row. -#}
-{% macro duckdb__asof_join(spine, spine_columns, spine_ts, views, full_feature_names) -%}
+{#- the output column names one view adds, in order -#}
+{% macro _asof_output_names(view, full_feature_names, timestamps) -%}
+  {%- set names = [] -%}
+  {%- for feature in view['features'] -%}
+    {%- do names.append(view['name'] ~ '__' ~ feature if full_feature_names else feature) -%}
+  {%- endfor -%}
+  {%- if timestamps -%}
+    {%- for suffix in ['event_ts', 'created_ts', 'available_at'] -%}{%- do names.append(view['name'] ~ '__' ~ suffix) -%}{%- endfor -%}
+  {%- endif -%}
+  {{ return(names) }}
+{%- endmacro %}
+
+{#- DuckDB: per view, a running "best (e, c) available so far" indexed by
+    available_at' = greatest(e, available_at), one native ASOF JOIN from the spine, then an
+    equi-join back to the picked row. -#}
+{% macro duckdb__asof_join(spine, spine_columns, spine_ts, views, full_feature_names, timestamps) -%}
 with
 {%- for v in views %}
 {%- set created = v['created'] or v['timestamp'] %}
+{%- set keys = v['keys'] | join(', ') %}
 {{ v['alias'] }}_best as (
-    select {{ v['keys'] | join(', ') }}, available_at,
-        max(best) over (partition by {{ v['keys'] | join(', ') }} order by available_at
+    select {{ keys }}, available_at,
+        max(best) over (partition by {{ keys }} order by available_at
                         rows between unbounded preceding and current row) as best
     from (
-        select {{ v['keys'] | join(', ') }}, greatest({{ v['timestamp'] }}, {{ created }}) as available_at,
+        select {{ keys }}, greatest({{ v['timestamp'] }}, {{ skewless._asof_available_at(v) }}) as available_at,
             max({'e': {{ v['timestamp'] }}, 'c': {{ created }}}) as best
         from {{ v['relation'] }}
         where {{ v['timestamp'] }} is not null and {{ created }} is not null
@@ -66,7 +101,7 @@ with
 select
     _sk_spine.*
 {%- for v in views %},
-    {{ skewless._asof_feature_columns(v, full_feature_names) }}
+    {{ skewless._asof_output_columns(v, full_feature_names, timestamps) }}
 {%- endfor %}
 from {{ spine }} as _sk_spine
 {%- for v in views %}
@@ -84,33 +119,33 @@ left join {{ v['relation'] }} as {{ v['alias'] }}
 {%- endfor %}
 {%- endmacro %}
 
-{#- Portable: number the spine rows, LEFT JOIN candidates, keep row_number() = 1 per spine row
-    ordered by (e desc, c desc). One nested step per view. -#}
-{% macro default__asof_join(spine, spine_columns, spine_ts, views, full_feature_names) -%}
+{#- Portable: number the spine rows, LEFT JOIN the candidates, keep row_number() = 1 per spine
+    row ordered by (e desc, c desc). One nested step per view. -#}
+{% macro default__asof_join(spine, spine_columns, spine_ts, views, full_feature_names, timestamps) -%}
 {%- set carried = [] -%}
 {%- set ns = namespace(source='(select _sk_s.*, row_number() over () as _sk_row from ' ~ spine ~ ' as _sk_s)') -%}
 {%- for v in views %}
 {%- set created = v['created'] or v['timestamp'] %}
+{%- set a = v['alias'] %}
 {%- set step -%}
 (select * from (
     select _sk_prev.*,
-        {{ skewless._asof_feature_columns(v, full_feature_names) }},
+        {{ skewless._asof_output_columns(v, full_feature_names, timestamps) }},
         row_number() over (partition by _sk_prev._sk_row
-                           order by {{ v['alias'] }}.{{ v['timestamp'] }} desc, {{ v['alias'] }}.{{ created }} desc) as _sk_rank{{ loop.index }}
+                           order by {{ a }}.{{ v['timestamp'] }} desc, {{ a }}.{{ created }} desc) as _sk_rank{{ loop.index }}
     from {{ ns.source }} as _sk_prev
-    left join {{ v['relation'] }} as {{ v['alias'] }}
-      on {% for k in v['keys'] %}{{ v['alias'] }}.{{ k }} = _sk_prev.{{ k }} and {% endfor -%}
-         {{ v['alias'] }}.{{ v['timestamp'] }} <= _sk_prev.{{ spine_ts }}
-     and {{ v['alias'] }}.{{ created }} <= _sk_prev.{{ spine_ts }}
+    left join {{ v['relation'] }} as {{ a }}
+      on {% for k in v['keys'] %}{{ a }}.{{ k }} = _sk_prev.{{ k }} and {% endfor -%}
+         {{ a }}.{{ v['timestamp'] }} <= _sk_prev.{{ spine_ts }}
+     and {{ a }}.{{ created }} is not null
+     and {{ skewless._asof_available_at(v, a) }} <= _sk_prev.{{ spine_ts }}
      {%- if v['ttl'] %}
-     and {{ v['alias'] }}.{{ v['timestamp'] }} >= _sk_prev.{{ spine_ts }} - {{ skewless.interval_literal(v['ttl'], 'ttl of ' ~ v['name']) }}
+     and {{ a }}.{{ v['timestamp'] }} >= _sk_prev.{{ spine_ts }} - {{ skewless.interval_literal(v['ttl'], 'ttl of ' ~ v['name']) }}
      {%- endif %}
 ) as _sk_ranked where _sk_rank{{ loop.index }} = 1)
 {%- endset %}
 {%- set ns.source = step -%}
-{%- for feature in v['features'] -%}
-  {%- do carried.append(v['name'] ~ '__' ~ feature if full_feature_names else feature) -%}
-{%- endfor -%}
+{%- do carried.extend(skewless._asof_output_names(v, full_feature_names, timestamps)) -%}
 {%- endfor %}
 select {{ (spine_columns + carried) | join(', ') }}
 from {{ ns.source }} as _sk_final

@@ -28,3 +28,65 @@ select {{ columns | join(', ') }}, 1, 'NULL timestamp or created'
 from {{ model }}
 where {{ spec['timestamp'] }} is null{% if spec['created'] %} or {{ spec['created'] }} is null{% endif %}
 {% endtest %}
+
+
+{#-
+  Point-in-time tests for a model built with `asof_join(..., timestamps=true)`. Each finds the
+  joined views by their `<view>__event_ts` columns and returns one row per violation, naming
+  the view and the offending timestamps:
+    no_future_feature_rows(spine_ts):  a picked row's event timestamp is after the spine instant;
+    feature_rows_available(spine_ts):  a picked row became available (created, lag, cadence)
+                                       after the spine instant;
+    feature_rows_within_ttl(spine_ts): a picked row is older than its view's ttl.
+-#}
+{% macro _pit_views(model) -%}
+  {%- set views = [] -%}
+  {%- if execute -%}
+    {%- for column in adapter.get_columns_in_relation(model) -%}
+      {%- set name = column.name | lower -%}
+      {%- if name.endswith('__event_ts') -%}{%- do views.append(name[:-10]) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- if views | length == 0 -%}
+      {{ exceptions.raise_compiler_error("skewless: " ~ model ~ " has no <view>__event_ts columns; build it with asof_join(..., timestamps=true) to test it point-in-time") }}
+    {%- endif -%}
+  {%- endif -%}
+  {{ return(views) }}
+{%- endmacro %}
+
+{% macro _pit_violations(model, spine_ts, problem, conditions) -%}
+  {%- for view, condition in conditions %}
+select cast('{{ view }}' as varchar(200)) as feature_view, cast('{{ problem }}' as varchar(200)) as problem,
+       {{ spine_ts }} as spine_ts, {{ view }}__event_ts as event_ts, {{ view }}__available_at as available_at
+from {{ model }}
+where {{ condition }}
+{% if not loop.last %}union all{% endif %}
+  {%- endfor %}
+  {%- if conditions | length == 0 %}select 1 as nothing where 1 = 0{% endif %}
+{%- endmacro %}
+
+{% test no_future_feature_rows(model, spine_ts) %}
+  {%- set conditions = [] -%}
+  {%- for view in skewless._pit_views(model) -%}
+    {%- do conditions.append((view, view ~ '__event_ts > ' ~ spine_ts)) -%}
+  {%- endfor -%}
+  {{ skewless._pit_violations(model, spine_ts, 'event timestamp after the spine instant', conditions) }}
+{% endtest %}
+
+{% test feature_rows_available(model, spine_ts) %}
+  {%- set conditions = [] -%}
+  {%- for view in skewless._pit_views(model) -%}
+    {%- do conditions.append((view, view ~ '__available_at > ' ~ spine_ts)) -%}
+  {%- endfor -%}
+  {{ skewless._pit_violations(model, spine_ts, 'not yet available at the spine instant', conditions) }}
+{% endtest %}
+
+{% test feature_rows_within_ttl(model, spine_ts) %}
+  {%- set conditions = [] -%}
+  {%- for view in skewless._pit_views(model) -%}
+    {%- set ttl = skewless.feature_view_spec(view)['ttl'] if execute else none -%}
+    {%- if ttl -%}
+      {%- do conditions.append((view, view ~ '__event_ts < ' ~ spine_ts ~ ' - ' ~ skewless.interval_literal(ttl))) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ skewless._pit_violations(model, spine_ts, 'older than the ttl', conditions) }}
+{% endtest %}

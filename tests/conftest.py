@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance_harness import DuckDBEngine, PostgresEngine
+from servers import postgres_server
 from skewless.project import Project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,3 +64,30 @@ def training_set(built: Project):
     from skewless.training import dbt_training_set
 
     return dbt_training_set(built, "lead_conversion_training")
+
+
+# -- the conformance project (tests/conformance) built on each engine --------------------------
+
+@pytest.fixture(scope="session")
+def duckdb_engine(tmp_path_factory):
+    engine = DuckDBEngine(tmp_path_factory.mktemp("conformance-duckdb"))
+    engine.create_sources()
+    engine.close()
+    engine.build()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(tmp_path_factory):
+    with postgres_server() as pg:
+        engine = PostgresEngine(tmp_path_factory.mktemp("conformance-postgres"), pg.port, pg.user)
+        engine.create_sources()
+        engine.build()
+        yield engine
+        engine.con.close()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def engine(request):
+    return request.getfixturevalue(f"{request.param}_engine")

@@ -18,7 +18,12 @@ with instants as (
     spine='instants', keys=['lead_id'], spine_ts='scored_at',
     events=ref('stg_crm__emails'), event_ts='sent_at',
     aggregates=[{'name': 'nurture_emails', 'fn': 'count'},
-                {'name': 'email_id_total', 'fn': 'sum', 'expr': 'email_id', 'type': 'bigint'}],
+                {'name': 'email_id_total', 'fn': 'sum', 'expr': 'email_id', 'type': 'bigint'},
+                {'name': 'email_id_avg', 'fn': 'avg', 'expr': 'email_id % 1000'},
+                {'name': 'email_id_min', 'fn': 'min', 'expr': 'email_id'},
+                {'name': 'email_id_max', 'fn': 'max', 'expr': 'email_id'},
+                {'name': 'hours', 'fn': 'count_distinct', 'expr': 'extract(hour from sent_at)'},
+                {'name': 'last_email', 'fn': 'last', 'expr': 'email_id'}],
     windows=windows,
     where="kind = 'nurture'") %}
 

@@ -1,0 +1,1 @@
+select * from read_parquet('{{ var("bench_dir") }}/features.parquet')
