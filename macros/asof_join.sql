@@ -61,7 +61,7 @@
   {%- if timestamps -%},
     {{ a }}.{{ view['timestamp'] }} as {{ view['name'] }}__event_ts,
     {{ a }}.{{ view['created'] or view['timestamp'] }} as {{ view['name'] }}__created_ts,
-    case when {{ a }}.{{ view['timestamp'] }} is not null then {{ skewless._asof_available_at(view, a) }} end as {{ view['name'] }}__available_at
+    greatest({{ a }}.{{ view['timestamp'] }}, {{ skewless._asof_available_at(view, a) }}) as {{ view['name'] }}__available_at
   {%- endif -%}
 {%- endmacro %}
 
@@ -77,46 +77,62 @@
   {{ return(names) }}
 {%- endmacro %}
 
-{#- DuckDB: per view, a running "best (e, c) available so far" indexed by
-    available_at' = greatest(e, available_at), one native ASOF JOIN from the spine, then an
-    equi-join back to the picked row. -#}
+{#- DuckDB: per view, keep only the rows that can ever be picked (a row is dominated when a row
+    with a later event became available no later than it), ordered by available_at; among kept
+    rows available_at and (e, c) increase together, so one native ASOF JOIN on available_at picks
+    the greatest available (e, c). One window pass + one ASOF JOIN: no join back, no range join.
+    (A row's availability is monotone in its created timestamp, so versions of one event never
+    dominate each other except at equal availability, where the last (e, c) is kept.) -#}
 {% macro duckdb__asof_join(spine, spine_columns, spine_ts, views, full_feature_names, timestamps) -%}
 with
 {%- for v in views %}
 {%- set created = v['created'] or v['timestamp'] %}
 {%- set keys = v['keys'] | join(', ') %}
-{{ v['alias'] }}_best as (
-    select {{ keys }}, available_at,
-        max(best) over (partition by {{ keys }} order by available_at
-                        rows between unbounded preceding and current row) as best
+{{ v['alias'] }}_kept as (
+    select {{ keys }}, _sk_at, {{ v['timestamp'] }}, {{ created }} as _sk_created, {{ v['features'] | join(', ') }}
     from (
-        select {{ keys }}, greatest({{ v['timestamp'] }}, {{ skewless._asof_available_at(v) }}) as available_at,
-            max({'e': {{ v['timestamp'] }}, 'c': {{ created }}}) as best
-        from {{ v['relation'] }}
-        where {{ v['timestamp'] }} is not null and {{ created }} is not null
-        group by all
+        select *, max({{ v['timestamp'] }}) over _sk_w as _sk_latest_e, lead(_sk_at) over _sk_w as _sk_next_at
+        from (
+            select *, greatest({{ v['timestamp'] }}, {{ skewless._asof_available_at(v) }}) as _sk_at
+            from {{ v['relation'] }}
+            where {{ v['timestamp'] }} is not null and {{ created }} is not null
+        )
+        window _sk_w as (partition by {{ keys }} order by _sk_at, {{ v['timestamp'] }}, {{ created }}
+                         rows between unbounded preceding and current row)
     )
+    where {{ v['timestamp'] }} = _sk_latest_e and _sk_next_at is distinct from _sk_at
 ){{ ',' if not loop.last }}
 {%- endfor %}
 select
     _sk_spine.*
-{%- for v in views %},
-    {{ skewless._asof_output_columns(v, full_feature_names, timestamps) }}
+{%- for v in views %}
+{%- set a = v['alias'] %}
+{%- set fresh = a ~ '.' ~ v['timestamp'] ~ ' >= _sk_spine.' ~ spine_ts ~ ' - ' ~ skewless.interval_literal(v['ttl'], 'ttl of ' ~ v['name']) if v['ttl'] else none %}
+{%- for name, sql in skewless._asof_kept_outputs(v, full_feature_names, timestamps) %},
+    {% if fresh %}case when {{ fresh }} then {{ sql }} end{% else %}{{ sql }}{% endif %} as {{ name }}
+{%- endfor %}
 {%- endfor %}
 from {{ spine }} as _sk_spine
 {%- for v in views %}
-{%- set created = v['created'] or v['timestamp'] %}
-asof left join {{ v['alias'] }}_best as {{ v['alias'] }}_pick
-    on {% for k in v['keys'] %}_sk_spine.{{ k }} = {{ v['alias'] }}_pick.{{ k }} and {% endfor -%}
-       {{ v['alias'] }}_pick.available_at <= _sk_spine.{{ spine_ts }}
-left join {{ v['relation'] }} as {{ v['alias'] }}
-    on {% for k in v['keys'] %}{{ v['alias'] }}.{{ k }} = {{ v['alias'] }}_pick.{{ k }} and {% endfor -%}
-       {{ v['alias'] }}.{{ v['timestamp'] }} = {{ v['alias'] }}_pick.best.e
-   and {{ v['alias'] }}.{{ created }} = {{ v['alias'] }}_pick.best.c
-   {%- if v['ttl'] %}
-   and {{ v['alias'] }}_pick.best.e >= _sk_spine.{{ spine_ts }} - {{ skewless.interval_literal(v['ttl'], 'ttl of ' ~ v['name']) }}
-   {%- endif %}
+asof left join {{ v['alias'] }}_kept as {{ v['alias'] }}
+    on {% for k in v['keys'] %}_sk_spine.{{ k }} = {{ v['alias'] }}.{{ k }} and {% endfor -%}
+       {{ v['alias'] }}._sk_at <= _sk_spine.{{ spine_ts }}
 {%- endfor %}
+{%- endmacro %}
+
+{#- (output name, SQL over the kept row) pairs of one view in the DuckDB rendering -#}
+{% macro _asof_kept_outputs(view, full_feature_names, timestamps) -%}
+  {%- set a = view['alias'] -%}
+  {%- set out = [] -%}
+  {%- for feature in view['features'] -%}
+    {%- do out.append((view['name'] ~ '__' ~ feature if full_feature_names else feature, a ~ '.' ~ feature)) -%}
+  {%- endfor -%}
+  {%- if timestamps -%}
+    {%- do out.append((view['name'] ~ '__event_ts', a ~ '.' ~ view['timestamp'])) -%}
+    {%- do out.append((view['name'] ~ '__created_ts', a ~ '._sk_created')) -%}
+    {%- do out.append((view['name'] ~ '__available_at', a ~ '._sk_at')) -%}
+  {%- endif -%}
+  {{ return(out) }}
 {%- endmacro %}
 
 {#- Portable: number the spine rows, LEFT JOIN the candidates, keep row_number() = 1 per spine
