@@ -40,7 +40,8 @@
     {%- do spec.update({'relation': relation, 'alias': '_sk_fv' ~ loop.index}) -%}
     {%- do views.append(spec) -%}
   {%- endfor -%}
-  {%- set render = skewless.default__asof_join if rendering == 'portable' else adapter.dispatch('asof_join', 'skewless') -%}
+  {%- set portable = rendering == 'portable' or skewless.render_mode() != 'offline' -%}
+  {%- set render = skewless.default__asof_join if portable else adapter.dispatch('asof_join', 'skewless') -%}
   {{ return(render(spine, spine_columns, spine_ts, views, full_feature_names, timestamps)) }}
 {%- endmacro %}
 

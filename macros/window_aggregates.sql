@@ -22,7 +22,8 @@
                 Each makes one column per window, named `<name>_<window label>`.
     windows     dict label -> duration, e.g. {'7d': '7d', '30d': '30d'}; labels are column suffixes.
     where       optional SQL predicate on event rows (e.g. "kind = 'nurture'").
-    rendering   none: the adapter's own; 'portable': force the portable rendering.
+    rendering   none: the adapter's own (portable in the `portable` and `online` render modes);
+                'portable': force the portable rendering.
 
   A spine row with a NULL key or instant matches no events (counts 0, the rest NULL).
   DuckDB: count/sum/avg from running totals read with ASOF JOINs at t and t - w; min/max/
@@ -45,7 +46,8 @@
       {{ exceptions.raise_compiler_error("skewless.window_aggregates: window label '" ~ label ~ "' must be lower-case letters, digits and _ (it becomes a column suffix)") }}
     {%- endif -%}
   {%- endfor -%}
-  {%- set render = skewless.default__window_aggregates if rendering == 'portable' else adapter.dispatch('window_aggregates', 'skewless') -%}
+  {%- set portable = rendering == 'portable' or skewless.render_mode() != 'offline' -%}
+  {%- set render = skewless.default__window_aggregates if portable else adapter.dispatch('window_aggregates', 'skewless') -%}
   {{ return(render(spine, keys, spine_ts, events, event_ts, aggregates, windows, where)) }}
 {%- endmacro %}
 

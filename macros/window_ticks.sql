@@ -17,17 +17,32 @@
     as_of    the last instant the data is complete at (default: var('skewless_as_of'), else the
              latest event); ticks after it are not emitted, since later events may still come.
 
-  Returns rows (keys..., tick_ts) unique per key and tick.
+  Returns rows (keys..., tick_ts) unique per key and tick; the comments `skewless:key` and
+  `skewless:instant` mark the spine for `skewless check`'s lineage. In the online render mode
+  (`render_mode`), the requested keys (`$<key>` lists) at the last tick <= `$as_of` instead.
 -#}
 {% macro window_ticks(keys, events, windows, cadence, as_of=none) -%}
   {%- set as_of = as_of or var('skewless_as_of', none) -%}
   {%- set step = skewless.interval_literal(cadence, 'cadence') -%}
+  {%- set online = skewless.render_mode() == 'online' -%}
 with _sk_event_ts as (
   {%- for ev in events %}
     select {{ keys | join(', ') }}, {{ ev['ts'] }} as _sk_ts from {{ ev['relation'] }} where {{ ev['ts'] }} is not null
     {%- if not loop.last %} union all{% endif %}
   {%- endfor %}
-),
+){% if online %},
+_sk_request as (
+    select {% for key in keys %}unnest(${{ key }}) as {{ key }}{% if not loop.last %}, {% endif %}{% endfor %}
+)
+{#- online: the requested keys at the last tick at or before $as_of (what the store serves then);
+    a key with no event up to that tick has no row, as offline (its features are NULL) -#}
+select {% for key in keys %}_sk_request.{{ key }} /* skewless:key */, {% endfor %}{{ skewless.floor_to_cadence('cast($as_of as timestamp)', step) }} /* skewless:instant */ as tick_ts
+from _sk_request
+where exists (
+    select 1 from _sk_event_ts
+    where {% for key in keys %}_sk_event_ts.{{ key }} = _sk_request.{{ key }} and {% endfor -%}
+          _sk_event_ts._sk_ts <= {{ skewless.floor_to_cadence('cast($as_of as timestamp)', step) }})
+{%- else %},
 _sk_changes as (
     select {{ keys | join(', ') }}, _sk_ts as _sk_change from _sk_event_ts
   {%- for duration in windows %}
@@ -35,9 +50,10 @@ _sk_changes as (
     select {{ keys | join(', ') }}, _sk_ts + {{ skewless.interval_literal(duration, 'window') }} from _sk_event_ts
   {%- endfor %}
 )
-select distinct {{ keys | join(', ') }}, {{ skewless.ceil_to_cadence('_sk_change', step) }} as tick_ts
+select distinct {% for key in keys %}{{ key }} /* skewless:key */, {% endfor %}{{ skewless.ceil_to_cadence('_sk_change', step) }} /* skewless:instant */ as tick_ts
 from _sk_changes
 where {{ skewless.ceil_to_cadence('_sk_change', step) }} <= {% if as_of %}cast('{{ as_of }}' as timestamp){% else %}(select max(_sk_ts) from _sk_event_ts){% endif %}
+{%- endif %}
 {%- endmacro %}
 
 {#- ceil_to_cadence(expr, step): the first instant on the `step` grid at or after expr. -#}

@@ -11,7 +11,7 @@ A model is a feature view when its yml has ``config.meta.feature_view``::
       timestamp: event_ts          # event time column
       created: created_ts          # optional: when the row became available (no backfill leakage)
       ttl: 365d                    # optional
-      freshness: {cadence: 1h}     # optional: materialization cadence of the values
+      freshness: {cadence: 1h, lag: 5m}  # optional: materialization cadence and delay
       features: [a, b]             # optional: default every other contract column
 
 A model is a training set when its yml has ``config.meta.feature_service: {name: ...}``; its
@@ -76,6 +76,7 @@ class FeatureViewSpec:
     created: str | None
     ttl: timedelta | None
     cadence: timedelta | None
+    lag: timedelta | None
     features: tuple[Column, ...]
     path: Path
     checksum: str
@@ -187,13 +188,15 @@ def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
         ttl = parse_duration(meta["ttl"], f"{where}: ttl") if meta.get("ttl") else None
         cadence = meta.get("freshness", {}).get("cadence")
         cadence = parse_duration(cadence, f"{where}: freshness.cadence") if cadence else None
+        lag = meta.get("freshness", {}).get("lag")
+        lag = parse_duration(lag, f"{where}: freshness.lag") if lag else None
     except ValueError as exc:
         raise ManifestError(str(exc)) from None
     location = node["config"].get("location") or str(FEATURES_DIR / f"{name}.parquet")
     path = Path(location) if Path(location).is_absolute() else (project_dir / location).resolve()
     return FeatureViewSpec(
         name=name, unique_id=node["unique_id"], description=node.get("description") or "",
-        entities=tuple(entities), timestamp=timestamp, created=created, ttl=ttl, cadence=cadence,
+        entities=tuple(entities), timestamp=timestamp, created=created, ttl=ttl, cadence=cadence, lag=lag,
         features=features, path=path, checksum=node.get("checksum", {}).get("checksum", ""))
 
 

@@ -1,0 +1,272 @@
+"""`skewless check`: prove that the online and offline paths compute the same features.
+
+For every feature of every feature view, the offline path (the dbt model in its portable
+rendering: evaluated at each tick, or the point-in-time contract's as-of pick for views of
+versions) and the online path (the rendered online SQL, or a hand-written query given with
+``--online-sql``) are traced to base columns (:mod:`skewless.lineage`) and reduced to
+signatures (:mod:`skewless.signature`):
+
+- equal signatures: **proven equal**;
+- different: **skew**, with the view, the feature, both expressions and what differs;
+- untraceable: **unknown**, and both paths are run on sampled (key, instant) points in DuckDB
+  (:mod:`skewless.sampling`); any differing point is skew.
+
+It also runs the leakage lint (:mod:`skewless.lint`) over the project's non-staging models.
+Exit codes: 0 proven equal (or unknown but equal on every sample) and no leak; 1 skew or leak;
+2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from skewless.lineage import Lineage, Traced, Undecidable
+from skewless.lint import (Leak, following_frames, label_upstream, truncated_timestamp,
+                           unbounded_aggregate, unbounded_joins, wall_clock)
+from skewless.manifest import FeatureViewSpec, load_project
+from skewless.online_sql import MODES_DIR, compiled_models, has_as_of, load_online_sql, point_query
+from skewless.project import Project
+from skewless.signature import Signature, differences, signature
+
+
+class UsageError(ValueError):
+    """Bad arguments or unreadable input (exit code 2)."""
+
+
+@dataclass
+class FeatureResult:
+    view: str
+    feature: str
+    status: str  # equal | skew | unknown
+    differences: list[str] = field(default_factory=list)
+    offline: str = ""
+    online: str = ""
+    reason: str = ""
+    sampled: str = ""
+
+
+@dataclass
+class Report:
+    features: list[FeatureResult] = field(default_factory=list)
+    leaks: list[Leak] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.leaks or any(f.status == "skew" for f in self.features) else 0
+
+    def to_json(self) -> str:
+        return json.dumps({"exit_code": self.exit_code, "seconds": round(self.seconds, 3),
+                           "features": [asdict(f) for f in self.features],
+                           "leaks": [asdict(x) for x in self.leaks]}, indent=2)
+
+    def text(self) -> str:
+        lines = []
+        for f in self.features:
+            if f.status == "equal":
+                lines.append(f"proven equal  {f.view}.{f.feature}")
+            elif f.status == "unknown":
+                lines.append(f"unknown       {f.view}.{f.feature}: {f.reason}")
+                lines.append(f"              sampled in DuckDB: {f.sampled}")
+            else:
+                lines.append(f"SKEW          {f.view}.{f.feature}")
+                lines += [f"                - {d}" for d in f.differences]
+                lines.append(f"                offline: {f.offline}")
+                lines.append(f"                online:  {f.online}")
+        for leak in self.leaks:
+            where = f"{leak.model}.{leak.column}" if leak.column else leak.model
+            lines.append(f"LEAK          {where} [{leak.rule}]: {leak.message}")
+            if leak.sql:
+                lines.append(f"                {leak.sql}")
+        equal = sum(f.status == "equal" for f in self.features)
+        lines.append(f"\n{equal}/{len(self.features)} features proven equal, "
+                     f"{sum(f.status == 'skew' for f in self.features)} skewed, "
+                     f"{sum(f.status == 'unknown' for f in self.features)} unknown, {len(self.leaks)} leaks "
+                     f"(checked in {self.seconds:.2f} s)")
+        return "\n".join(lines)
+
+
+@dataclass
+class Compiled:
+    """What the check reads: the project spec, compiled models per render mode, relations."""
+
+    project: Project
+    manifest: dict
+    portable: dict[str, str]
+    online: dict[str, str]
+
+    @classmethod
+    def load(cls, project: Project) -> "Compiled":
+        paths = {m: project.root / MODES_DIR / m / "manifest.json" for m in ("portable", "online")}
+        for path in [project.manifest, *paths.values()]:
+            if not path.exists():
+                raise UsageError(f"{path} not found: run `dbt build` and `skewless online-sql` first")
+        try:
+            manifest = json.loads(project.manifest.read_text())
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{project.manifest} is not valid JSON: {exc}") from None
+        return cls(project, manifest, compiled_models(paths["portable"]), compiled_models(paths["online"]))
+
+    def nodes(self) -> list[dict]:
+        return [n for n in self.manifest["nodes"].values() if n.get("resource_type") in ("model", "seed")]
+
+    def schema(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for node in self.nodes():
+            name = node.get("alias") or node["name"]
+            cols = {c: (v.get("data_type") or "varchar") for c, v in (node.get("columns") or {}).items()}
+            cols.update(node.get("config", {}).get("column_types") or {})
+            if cols:
+                out[name] = cols
+        return out
+
+    def meta(self, key: str) -> dict[str, object]:
+        """Model name -> meta.skewless[key], for models that set it."""
+        out = {}
+        for node in self.nodes():
+            value = ((node.get("config", {}).get("meta") or {}).get("skewless") or {}).get(key)
+            if value:
+                out[node["name"]] = value
+        return out
+
+
+def offline_point_sql(view: FeatureViewSpec, compiled: Compiled) -> str:
+    """The offline path of ``view`` at one instant: the portable model, evaluated at its ticks
+    (window views), or under the point-in-time pick (views of versions)."""
+    sql = compiled.portable[view.name]
+    return sql if has_as_of(compiled.online[view.name]) else point_query(view, sql)
+
+
+def _summary(sig: Signature) -> str:
+    conds = [k[1] + " = requested " + name for name, k in sig.keys.items()]
+    conds += [w.words() for w in sig.time.values()] + list(sig.filters.values())
+    picked = f"; {sig.selection[1]}" if sig.selection else ""
+    return f"{sig.shown} where {' and '.join(conds) or 'always'}{picked}"
+
+
+def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str, dialect: str = "duckdb",
+                 features: list[str] | None = None) -> list[FeatureResult]:
+    lineage = Lineage(compiled.portable, compiled.schema(), tuple(view.join_keys))
+    names = features or [f.name for f in view.features]
+    offline = _trace(lineage, offline_point_sql(view, compiled), "duckdb")
+    online = _trace(lineage, online_sql, dialect)
+    results = []
+    for name in names:
+        off, on = offline.get(name), online.get(name)
+        if on is None:
+            results.append(FeatureResult(view.name, name, "skew", [f"the online query has no column '{name}'"]))
+            continue
+        try:
+            for side in (off, on):
+                if isinstance(side, Undecidable):
+                    raise side
+            a, b = signature(name, off), signature(name, on)
+        except Undecidable as exc:
+            results.append(FeatureResult(view.name, name, "unknown", reason=str(exc)))
+            continue
+        diffs = differences(a, b)
+        results.append(FeatureResult(view.name, name, "skew" if diffs else "equal", diffs, _summary(a), _summary(b)))
+    return results
+
+
+def _trace(lineage: Lineage, sql: str, dialect: str) -> dict[str, Traced | Undecidable]:
+    try:
+        return lineage.trace_each(sql, dialect)
+    except Undecidable as exc:
+        return _Everything(exc)
+
+
+class _Everything(dict):
+    """Every column undecidable for the same reason (the query as a whole could not be read)."""
+
+    def __init__(self, reason: Undecidable):
+        super().__init__()
+        self.reason = reason
+
+    def get(self, key, default=None):
+        return self.reason
+
+
+def lint(compiled: Compiled, spec) -> list[Leak]:
+    """The leakage rules over every model that is not staging."""
+    event_tables = {name: str(ts) for name, ts in compiled.meta("event_ts").items()}
+    labels = set(compiled.meta("label"))
+    leaks: list[Leak] = []
+    models = {n["name"]: n for n in compiled.nodes() if n.get("resource_type") == "model"}
+    for name, node in sorted(models.items()):
+        if "staging" in node.get("fqn", []) or name not in compiled.portable:
+            continue
+        sql = compiled.portable[name]
+        leaks += wall_clock(name, sql) + following_frames(name, sql) + unbounded_joins(name, sql, event_tables)
+        keys = tuple(spec.feature_views[name].join_keys) if name in spec.feature_views else ()
+        lineage = Lineage(compiled.portable, compiled.schema(), keys)
+        try:
+            columns = lineage.trace_each(sql)
+        except Undecidable:
+            continue
+        for column, traced in columns.items():
+            if isinstance(traced, Traced):
+                leaks += unbounded_aggregate(name, column, traced)
+        if name in spec.feature_views:
+            view = spec.feature_views[name]
+            traced = columns.get(view.timestamp)
+            if isinstance(traced, Traced):
+                leaks += truncated_timestamp(name, view.timestamp, traced)
+            leaks += label_upstream(name, _upstream(node, models), labels)
+    return leaks
+
+
+def _upstream(node: dict, models: dict[str, dict]) -> list[str]:
+    by_id = {n["unique_id"]: n for n in models.values()}
+    seen, todo = [], list(node.get("depends_on", {}).get("nodes", []))
+    while todo:
+        uid = todo.pop()
+        if uid in by_id and by_id[uid]["name"] not in seen:
+            seen.append(by_id[uid]["name"])
+            todo += by_id[uid].get("depends_on", {}).get("nodes", [])
+    return seen
+
+
+def check_project(project: Project, online_sql_file: Path | None = None, view_name: str | None = None,
+                  dialect: str = "duckdb", sample_points: int = 200) -> Report:
+    """Check every view's rendered online SQL (or one hand-written query) and lint the project."""
+    start = time.perf_counter()
+    try:
+        spec = load_project(project.root)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    compiled = Compiled.load(project)
+    report = Report()
+    if online_sql_file is not None:
+        if not view_name or view_name not in spec.feature_views:
+            raise UsageError(f"--online-sql needs --feature-view NAME, one of {', '.join(spec.feature_views)}"
+                             + (f" (got '{view_name}')" if view_name else ""))
+        try:
+            sql = online_sql_file.read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read {online_sql_file}: {exc.strerror}") from None
+        view = spec.feature_views[view_name]
+        queries = {view_name: (view, sql, dialect)}
+    else:
+        online = load_online_sql(project, spec)
+        queries = {name: (spec.feature_views[name], q.sql["duckdb"], "duckdb") for name, q in online.items()}
+    for name, (view, sql, sql_dialect) in queries.items():
+        results = compare_view(view, compiled, sql, sql_dialect)
+        unknown = [r for r in results if r.status == "unknown"]
+        if unknown:
+            from skewless.sampling import sample_compare
+
+            outcome = sample_compare(project, view, sql, sql_dialect, [r.feature for r in unknown], sample_points)
+            for r in unknown:
+                r.sampled = outcome.describe(r.feature)
+                if outcome.mismatches.get(r.feature):
+                    r.status = "skew"
+                    r.differences = [f"{outcome.mismatches[r.feature]} of {outcome.points} sampled points differ",
+                                     *outcome.examples.get(r.feature, [])]
+        report.features += results
+    report.leaks = lint(compiled, spec)
+    report.seconds = time.perf_counter() - start
+    return report

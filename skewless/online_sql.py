@@ -1,0 +1,178 @@
+"""Online SQL: each feature view as a point query, rendered from the same dbt model.
+
+The point query returns a view's features for requested keys as of one instant: one row per
+requested key with the key columns, the features and ``event_ts`` of the value (all NULL when
+the key has no value at that instant). It takes bound parameters only:
+
+- ``$as_of`` (DuckDB) / ``%(as_of)s`` (PostgreSQL, psycopg): the instant, a UTC timestamp;
+- ``$<join key>`` / ``%(<join key>)s``: the list of requested keys (one list per key column,
+  zipped for composite keys).
+
+How it is rendered (``skewless online-sql``):
+
+1. ``dbt compile`` of the feature models with ``--vars '{skewless_mode: online}'`` (see
+   ``macros/render_mode.sql``): window models evaluate their windows at the last tick at or
+   before ``$as_of`` for the requested keys instead of at every tick;
+2. views whose rows are versions (no ``$as_of`` in the model) get the as-of selection of the
+   point-in-time contract around them: ``event_ts <= as_of``, ``event_ts >= as_of - ttl``,
+   available (``created`` + lag on the cadence grid) at ``as_of``, latest ``event_ts`` then
+   latest ``created`` per key;
+3. relation names lose their database/schema qualifiers and sqlglot transpiles the query to each
+   dialect; the files land in ``target/online_sql/<dialect>/<view>.sql``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+import sqlglot
+import yaml
+from sqlglot import exp
+
+from skewless.manifest import FeatureViewSpec, ProjectSpec, load_project
+from skewless.project import Project
+
+DIALECTS = ("duckdb", "postgres")
+MODES_DIR = Path("target") / "skewless"
+OUT_DIR = Path("target") / "online_sql"
+
+
+def compile_mode(project: Project, mode: str, dbt_vars: str | None = None) -> Path:
+    """``dbt compile`` every model in render ``mode`` into target/skewless/<mode>; its manifest.
+
+    ``dbt_vars``: more dbt vars (YAML/JSON mapping), e.g. to enable optional models."""
+    target = project.root / MODES_DIR / mode
+    extra = yaml.safe_load(dbt_vars) if dbt_vars else {}
+    if not isinstance(extra, dict):
+        raise ValueError(f"--vars must be a mapping, got {dbt_vars!r}")
+    project.dbt("compile", "--quiet", "--select", "path:models", "--vars", json.dumps({**extra, "skewless_mode": mode}),
+                "--target-path", str(target))
+    return target / "manifest.json"
+
+
+def compiled_models(manifest_path: Path) -> dict[str, str]:
+    """Model name -> compiled SQL, from a compiled manifest."""
+    nodes = json.loads(manifest_path.read_text())["nodes"].values()
+    return {n["name"]: n["compiled_code"] for n in nodes
+            if n.get("resource_type") == "model" and n.get("compiled_code")}
+
+
+def unqualify_tables(tree: exp.Expression) -> exp.Expression:
+    """Drop database and schema from every table reference (the event store names tables alone)."""
+    for table in tree.find_all(exp.Table):
+        table.set("catalog", None)
+        table.set("db", None)
+    return tree
+
+
+def has_as_of(sql: str) -> bool:
+    """True when the compiled model already evaluates at ``$as_of`` (a window view in online mode)."""
+    return any(p.name == "as_of" for p in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Placeholder))
+
+
+def _floor(expr: str, seconds: int) -> str:
+    return f"time_bucket(interval '{seconds} seconds', {expr}, timestamp '1970-01-01')"
+
+
+def availability_predicate(view: FeatureViewSpec, row: str, as_of: str) -> str:
+    """SQL: the row was available at ``as_of`` (DESIGN section 2), over the alias ``row``."""
+    available = f"{row}.{view.created or view.timestamp}"
+    if view.lag:
+        available = f"{available} + interval '{int(view.lag.total_seconds())} seconds'"
+    bound = _floor(as_of, int(view.cadence.total_seconds())) if view.cadence else as_of
+    return f"{available} <= {bound}"
+
+
+def point_query(view: FeatureViewSpec, model_sql: str) -> str:
+    """The DuckDB point query of ``view`` around its online-mode compiled SQL."""
+    keys = view.join_keys
+    as_of = "cast($as_of as timestamp)"
+    request = ", ".join(f"unnest(${k}) as {k}" for k in keys)
+    on = " and ".join(f"_sk_value.{k} = _sk_request.{k}" for k in keys)
+    out = ", ".join([f"_sk_request.{k}" for k in keys] + [f"_sk_value.{f.name}" for f in view.features]
+                    + [f"_sk_value.{view.timestamp} as event_ts"])
+    if has_as_of(model_sql):
+        return (f"with _sk_view as ({model_sql}\n),\n_sk_request as (select {request}),\n"
+                f"_sk_value as (select * from _sk_view)\n"
+                f"select {out}\nfrom _sk_request left join _sk_value on {on}")
+    order = f"_sk_view.{view.timestamp} desc" + (f", _sk_view.{view.created} desc" if view.created else "")
+    where = [f"exists (select 1 from _sk_request where "
+             + " and ".join(f"_sk_request.{k} = _sk_view.{k}" for k in keys) + ")",
+             f"_sk_view.{view.timestamp} <= {as_of}",
+             availability_predicate(view, "_sk_view", as_of)]
+    if view.ttl:
+        where.append(f"_sk_view.{view.timestamp} >= {as_of} - interval '{int(view.ttl.total_seconds())} seconds'")
+    return (f"with _sk_view as ({model_sql}\n),\n_sk_request as (select {request}),\n"
+            f"_sk_ranked as (\n  select _sk_view.*, row_number() over (partition by "
+            f"{', '.join('_sk_view.' + k for k in keys)} order by {order}) as _sk_rank\n"
+            f"  from _sk_view\n  where {' and '.join(where)}\n),\n"
+            f"_sk_value as (select * from _sk_ranked where _sk_rank = 1)\n"
+            f"select {out}\nfrom _sk_request left join _sk_value on {on}")
+
+
+def header(view: FeatureViewSpec, dialect: str) -> str:
+    mark = (lambda n: f"${n}") if dialect == "duckdb" else (lambda n: f"%({n})s")
+    keys = ", ".join(f"{mark(e.join_key)} (list of {e.data_type})" for e in view.entities)
+    return (f"-- skewless online SQL: feature view {view.name} ({dialect}); generated by "
+            f"`skewless online-sql`, do not edit.\n"
+            f"-- Parameters: {mark('as_of')} (timestamp, UTC: the instant), {keys}.\n"
+            f"-- Returns one row per requested key: {', '.join(view.join_keys)}, "
+            f"{', '.join(f.name for f in view.features)}, event_ts (NULLs: no value at that instant).\n")
+
+
+@dataclass(frozen=True)
+class OnlineQuery:
+    """A view's point query in every dialect, and running it on DuckDB with bound parameters."""
+
+    view: FeatureViewSpec
+    sql: dict[str, str]
+
+    def params(self, keys: Sequence[object] | dict[str, Sequence[object]], as_of: datetime) -> dict:
+        by_key = keys if isinstance(keys, dict) else {self.view.join_keys[0]: list(keys)}
+        missing = set(self.view.join_keys) - set(by_key)
+        if missing or len(by_key) != len(self.view.join_keys):
+            raise ValueError(f"feature view '{self.view.name}' is keyed by {self.view.join_keys}; "
+                             f"got keys for {sorted(by_key)}")
+        return {"as_of": as_of, **{k: list(v) for k, v in by_key.items()}}
+
+    def run(self, con, keys, as_of: datetime):
+        """The features for ``keys`` at ``as_of`` on a DuckDB connection (a DataFrame)."""
+        return con.execute(self.sql["duckdb"], self.params(keys, as_of)).df()
+
+
+def render(view: FeatureViewSpec, online_sql: str) -> OnlineQuery:
+    tree = unqualify_tables(sqlglot.parse_one(point_query(view, online_sql), read="duckdb"))
+    return OnlineQuery(view, {d: tree.sql(dialect=d, pretty=True) for d in DIALECTS})
+
+
+def render_online_sql(project: Project, spec: ProjectSpec | None = None,
+                      dbt_vars: str | None = None) -> dict[str, OnlineQuery]:
+    """Compile the project in online mode and write target/online_sql/<dialect>/<view>.sql."""
+    spec = spec or load_project(project.root)
+    models = compiled_models(compile_mode(project, "online", dbt_vars))
+    queries = {}
+    for name, view in spec.feature_views.items():
+        query = render(view, models[name])
+        for dialect, sql in query.sql.items():
+            out = project.root / OUT_DIR / dialect / f"{name}.sql"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(header(view, dialect) + sql + ";\n")
+        queries[name] = query
+    return queries
+
+
+def load_online_sql(project: Project, spec: ProjectSpec | None = None) -> dict[str, OnlineQuery]:
+    """The rendered queries from target/online_sql (run ``skewless online-sql`` first)."""
+    spec = spec or load_project(project.root)
+    queries = {}
+    for name, view in spec.feature_views.items():
+        paths = {d: project.root / OUT_DIR / d / f"{name}.sql" for d in DIALECTS}
+        missing = [str(p) for p in paths.values() if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"{', '.join(missing)} not found: run `skewless online-sql` first")
+        queries[name] = OnlineQuery(view, {d: p.read_text() for d, p in paths.items()})
+    return queries
