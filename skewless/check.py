@@ -257,9 +257,12 @@ def check_project(project: Project, online_sql_file: Path | None = None, view_na
         results = compare_view(view, compiled, sql, sql_dialect)
         unknown = [r for r in results if r.status == "unknown"]
         if unknown:
-            from skewless.sampling import sample_compare
+            from skewless.sampling import SampleError, sample_compare
 
-            outcome = sample_compare(project, view, sql, sql_dialect, [r.feature for r in unknown], sample_points)
+            try:
+                outcome = sample_compare(project, view, sql, sql_dialect, [r.feature for r in unknown], sample_points)
+            except SampleError as exc:
+                raise UsageError(f"feature view '{name}': {exc}") from None
             for r in unknown:
                 r.sampled = outcome.describe(r.feature)
                 if outcome.mismatches.get(r.feature):

@@ -19,6 +19,10 @@ from skewless.online_sql import point_query
 from skewless.project import Project
 
 
+class SampleError(RuntimeError):
+    """A path could not be run on the sampled points (the message says why)."""
+
+
 @dataclass
 class SampleOutcome:
     points: int
@@ -41,9 +45,9 @@ def sample_points(con, view: FeatureViewSpec, points: int) -> tuple[list, list[d
     key = view.join_keys[0]
     keys = [r[0] for r in con.execute(
         f"select distinct {key} from read_parquet('{view.path}') order by hash({key}) limit {side}").fetchall()]
-    instants = [r[0] for r in con.execute(
+    instants = list(con.execute(
         f"select quantile_disc({view.timestamp}, [{', '.join(str((i + 0.5) / side) for i in range(side))}]) "
-        f"from read_parquet('{view.path}')").fetchall()[0][0]]
+        f"from read_parquet('{view.path}')").fetchall()[0][0])
     return keys, instants
 
 
@@ -57,13 +61,16 @@ def _same(a, b) -> bool:
 
 def _run(con, sql: str, params: dict, keys: list, key: str) -> dict:
     """Rows of ``sql`` by key; a query binding one key at a time runs once per key."""
+    import duckdb
+    import pandas as pd
+
     try:
         frame = con.execute(sql, params).df()
-    except Exception:  # noqa: BLE001 - a scalar key parameter: bind keys one by one
-        frames = [con.execute(sql, {**params, key: k}).df() for k in keys]
-        import pandas as pd
-
-        frame = pd.concat(frames) if frames else None
+    except duckdb.Error as list_error:  # a query binding one key at a time: bind keys one by one
+        try:
+            frame = pd.concat([con.execute(sql, {**params, key: k}).df() for k in keys])
+        except duckdb.Error:
+            raise SampleError(f"the query failed in DuckDB: {str(list_error).splitlines()[0]}") from None
     frame = frame.astype(object).where(frame.notna(), None)
     return {row[key]: row for row in frame.to_dict("records")}
 

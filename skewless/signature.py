@@ -75,7 +75,7 @@ def _duration(seconds: float, sign: bool = True) -> str:
     mag = abs(seconds)
     for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1)):
         if mag % size == 0 or unit == "seconds":
-            text = f"{mag / size:g} {unit}"
+            text = f"{mag / size:g} {unit[:-1] if mag == size else unit}"
             break
     return (f" - {text}" if seconds < 0 else f" + {text}") if sign else text
 
@@ -83,7 +83,8 @@ def _duration(seconds: float, sign: bool = True) -> str:
 def signature(feature: str, traced: Traced) -> Signature:
     """The signature of one output column from its traced lineage."""
     deep, shown = traced.expr.copy(), traced.display.copy()
-    deep_conds, shown_conds = _split_aggregate(deep), _split_aggregate(shown)
+    deep, deep_conds = _split_aggregate(deep)
+    shown, shown_conds = _split_aggregate(shown)
     conditions = list(zip(deep_conds, shown_conds)) + list(traced.conditions)
     sig = Signature(feature, "", "")
     implied_not_null: set[str] = set()
@@ -118,18 +119,22 @@ def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
     return [node]
 
 
-def _split_aggregate(tree: exp.Expression) -> list[exp.Expression]:
-    """Move an aggregate's FILTER/CASE WHEN conditions out of it (in place); return them."""
+def _split_aggregate(tree: exp.Expression) -> tuple[exp.Expression, list[exp.Expression]]:
+    """Move an aggregate's FILTER/CASE WHEN conditions out of it; the new tree and them."""
     aggs = [a for a in tree.find_all(exp.AggFunc) if not a.find_ancestor(exp.Window)]
     if len(aggs) > 1:
         raise Undecidable(f"more than one aggregate in one feature: {tree.sql()[:160]}")
     if not aggs:
-        return []
+        return tree, []
     agg = aggs[0]
     conds: list[exp.Expression] = []
     if isinstance(agg.parent, exp.Filter):
         conds.append(agg.parent.expression.this)
-        agg.parent.replace(agg)
+        if agg.parent is tree:
+            tree = agg
+            agg.parent = None
+        else:
+            agg.parent.replace(agg)
     arg = agg.this
     distinct = isinstance(arg, exp.Distinct)
     inner = arg.expressions[0] if distinct and len(arg.expressions) == 1 else arg
@@ -142,7 +147,7 @@ def _split_aggregate(tree: exp.Expression) -> list[exp.Expression]:
             arg.set("expressions", [value])
         else:
             agg.set("this", value)
-    return conds
+    return tree, conds
 
 
 def _count_star(tree: exp.Expression, not_null: set[str]) -> None:

@@ -91,3 +91,13 @@ def postgres_engine(tmp_path_factory):
 @pytest.fixture(params=["duckdb", "postgres"])
 def engine(request):
     return request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture(scope="session")
+def checked(built: Project) -> Project:
+    """The built project with what `skewless check` reads: the portable and online compiles
+    (target/skewless/*) and the rendered online SQL (target/online_sql)."""
+    from skewless.check_cli import compile_for_check
+
+    compile_for_check(built)
+    return built
