@@ -23,6 +23,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import sqlglot
+
 from skewless.lineage import Lineage, Traced, Undecidable
 from skewless.lint import (Leak, following_frames, label_upstream, truncated_timestamp,
                            unbounded_aggregate, unbounded_joins, wall_clock)
@@ -248,6 +250,11 @@ def check_project(project: Project, online_sql_file: Path | None = None, view_na
             sql = online_sql_file.read_text()
         except OSError as exc:
             raise UsageError(f"cannot read {online_sql_file}: {exc.strerror}") from None
+        try:
+            sqlglot.parse_one(sql, read=dialect)
+        except Exception as exc:  # noqa: BLE001 - sqlglot raises several kinds on garbage input
+            raise UsageError(f"cannot parse {online_sql_file} as {dialect} SQL for feature view "
+                             f"'{view_name}': {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         view = spec.feature_views[view_name]
         queries = {view_name: (view, sql, dialect)}
     else:

@@ -155,7 +155,7 @@ class Lineage:
     def _scope(self, sql: str, dialect: str) -> Scope:
         try:
             tree = sqlglot.parse_one(sql, read=dialect)
-        except sqlglot.errors.ParseError as exc:
+        except sqlglot.errors.SqlglotError as exc:
             raise Undecidable(f"cannot parse the SQL: {str(exc).splitlines()[0]}") from None
         for table in tree.find_all(exp.Table):
             table.set("catalog", None)
