@@ -1,7 +1,7 @@
 """`make demo`: the main job on the embedded default (DuckDB + SQLite), step by step.
 
-dbt seed -> dbt build -> feast apply -> feast materialize -> Feast historical retrieval of the
-training set (checked against dbt's) -> online lookup. Prints what each step did and how long
+dbt seed -> dbt build -> skewless check -> feast apply -> feast materialize -> Feast historical
+retrieval of the training set (checked against dbt's) -> online lookup. Prints what each step did and how long
 it took.
 """
 
@@ -54,6 +54,17 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> dict[str, float]
         with project.connect() as con:
             for table, reason, n in con.sql("select * from stg_crm__dropped_rows").fetchall():
                 say(f"   staging dropped {n:>4} rows of {table} ({reason})")
+    with step("skewless check (online SQL == the dbt models, leakage lint)"):
+        from skewless.check import check_project
+        from skewless.check_cli import compile_for_check
+
+        compile_for_check(project)
+        report = check_project(project)
+        say("   online SQL written to target/online_sql/<duckdb|postgres>/<view>.sql")
+        say("   " + report.text().splitlines()[-1].strip())
+        if report.exit_code:
+            say(report.text())
+            raise SystemExit("skewless check found skew or leakage (see above)")
     spec = load_project(project.root)
     with step("feast apply (entities, views and services read from target/manifest.json)"):
         project.feast("apply")
