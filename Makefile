@@ -18,10 +18,10 @@ demo: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
-# The tests start their own PostgreSQL server on 127.0.0.1 (Debian's package).
+# The tests start their own PostgreSQL and Redis servers on 127.0.0.1 (Debian's packages).
 system-deps:
-	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+	@{ ls /usr/lib/postgresql/*/bin/pg_ctl && command -v redis-server; } >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server; }
 
 # Regenerate the shipped seeds/*.csv (deterministic: the same bytes every time).
 seeds: $(STAMP)

@@ -1,6 +1,6 @@
 {#-
   asof_join(spine, spine_ts, feature_views, full_feature_names=false, timestamps=false,
-            rendering=none)
+            rendering=none, spine_columns=none)
 
   The point-in-time join of DESIGN's contract: for every spine row (keys k, instant t) and
   every feature view (rows k, event e, created c), pick among the rows with
@@ -22,13 +22,15 @@
                  of the picked row (what the point-in-time generic tests check).
     rendering    none: the adapter's own; 'portable': force the window-function rendering (used
                  by tests/sql/assert_asof_renderings_agree.sql to prove both agree).
+    spine_columns  the spine's column names, when `spine` is not a relation dbt can look up at
+                 compile time (a table created at run time, e.g. by `skewless audit`).
 
   Renders a `select`. DuckDB uses native ASOF JOIN; other engines a portable window-function
   rendering with the same result.
 -#}
-{% macro asof_join(spine, spine_ts, feature_views, full_feature_names=false, timestamps=false, rendering=none) -%}
+{% macro asof_join(spine, spine_ts, feature_views, full_feature_names=false, timestamps=false, rendering=none, spine_columns=none) -%}
   {%- if not execute -%}{{ return('select 1 as _skewless_parsing') }}{%- endif -%}
-  {%- set spine_columns = skewless.relation_columns(spine) -%}
+  {%- set spine_columns = spine_columns or skewless.relation_columns(spine) -%}
   {%- set views = [] -%}
   {%- for relation in feature_views -%}
     {%- set spec = skewless.feature_view_spec(relation) -%}

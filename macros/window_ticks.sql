@@ -13,7 +13,9 @@
     keys     join key columns shared by every event relation.
     events   list of {'relation': relation or CTE name, 'ts': its UTC timestamp column}.
     windows  durations ('7d', '30d', ...): the same windows `window_aggregates` computes.
-    cadence  tick spacing ('1h', '1d', ...). Ticks are aligned to the epoch.
+    cadence  tick spacing ('1h', '1d', ...), aligned to the epoch; none: exact change points (an
+             event's own instant and instant + w), so the value at any t is exact: the
+             definition of a fresh feature computed at request time (`serve: sql`).
     as_of    the last instant the data is complete at (default: var('skewless_as_of'), else the
              latest event); ticks after it are not emitted, since later events may still come.
 
@@ -23,7 +25,7 @@
 -#}
 {% macro window_ticks(keys, events, windows, cadence, as_of=none) -%}
   {%- set as_of = as_of or var('skewless_as_of', none) -%}
-  {%- set step = skewless.interval_literal(cadence, 'cadence') -%}
+  {%- set step = skewless.interval_literal(cadence, 'cadence') if cadence else none -%}
   {%- set online = skewless.render_mode() == 'online' -%}
 with _sk_event_ts as (
   {%- for ev in events %}
@@ -36,12 +38,12 @@ _sk_request as (
 )
 {#- online: the requested keys at the last tick at or before $as_of (what the store serves then);
     a key with no event up to that tick has no row, as offline (its features are NULL) -#}
-select {% for key in keys %}_sk_request.{{ key }} /* skewless:key */, {% endfor %}{{ skewless.floor_to_cadence('cast($as_of as timestamp)', step) }} /* skewless:instant */ as tick_ts
+select {% for key in keys %}_sk_request.{{ key }} /* skewless:key */, {% endfor %}{{ skewless._tick_floor('cast($as_of as timestamp)', step) }} /* skewless:instant */ as tick_ts
 from _sk_request
 where exists (
     select 1 from _sk_event_ts
     where {% for key in keys %}_sk_event_ts.{{ key }} = _sk_request.{{ key }} and {% endfor -%}
-          _sk_event_ts._sk_ts <= {{ skewless.floor_to_cadence('cast($as_of as timestamp)', step) }})
+          _sk_event_ts._sk_ts <= {{ skewless._tick_floor('cast($as_of as timestamp)', step) }})
 {%- else %},
 _sk_changes as (
     select {{ keys | join(', ') }}, _sk_ts as _sk_change from _sk_event_ts
@@ -50,10 +52,19 @@ _sk_changes as (
     select {{ keys | join(', ') }}, _sk_ts + {{ skewless.interval_literal(duration, 'window') }} from _sk_event_ts
   {%- endfor %}
 )
-select distinct {% for key in keys %}{{ key }} /* skewless:key */, {% endfor %}{{ skewless.ceil_to_cadence('_sk_change', step) }} /* skewless:instant */ as tick_ts
+select distinct {% for key in keys %}{{ key }} /* skewless:key */, {% endfor %}{{ skewless._tick_ceil('_sk_change', step) }} /* skewless:instant */ as tick_ts
 from _sk_changes
-where {{ skewless.ceil_to_cadence('_sk_change', step) }} <= {% if as_of %}cast('{{ as_of }}' as timestamp){% else %}(select max(_sk_ts) from _sk_event_ts){% endif %}
+where {{ skewless._tick_ceil('_sk_change', step) }} <= {% if as_of %}cast('{{ as_of }}' as timestamp){% else %}(select max(_sk_ts) from _sk_event_ts){% endif %}
 {%- endif %}
+{%- endmacro %}
+
+{#- the tick at or before / at or after expr; with no cadence, expr itself -#}
+{% macro _tick_floor(expr, step) -%}
+  {{ return(skewless.floor_to_cadence(expr, step) if step else expr) }}
+{%- endmacro %}
+
+{% macro _tick_ceil(expr, step) -%}
+  {{ return(skewless.ceil_to_cadence(expr, step) if step else expr) }}
 {%- endmacro %}
 
 {#- ceil_to_cadence(expr, step): the first instant on the `step` grid at or after expr. -#}

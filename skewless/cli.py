@@ -1,13 +1,23 @@
-"""The `skewless` command line: demo, generate, online-sql, check."""
+"""The `skewless` command line: demo, generate, online-sql, check, materialize, serve, audit."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from pathlib import Path
 
+from skewless.bundle import BundleError
 from skewless.manifest import ManifestError
 from skewless.project import StepFailed
+from skewless.serving import BadRequest, UnknownFeature
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO 8601 timestamp (e.g. 2026-05-20T10:00:00)") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,33 +46,84 @@ def main(argv: list[str] | None = None) -> int:
                        help="use the existing compiles under target/skewless (do not run dbt compile)")
     check.add_argument("--vars", default=None, help="dbt vars (YAML/JSON) for the compiles, e.g. enabling models")
 
+    mat = sub.add_parser("materialize", help="bring the online store up to an instant (Feast materialize, "
+                                             "then materialize-incremental)")
+    mat.add_argument("--project-dir", type=Path, default=Path.cwd())
+    mat.add_argument("--end", type=_instant, default=None, help="the instant (default now, UTC)")
+
+    serve = sub.add_parser("serve", help="the HTTP API: features and predictions for keys")
+    serve.add_argument("--project-dir", type=Path, default=Path.cwd())
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--bundle", type=Path, help="a model bundle for /predict (e.g. data/models/lead_conversion.joblib)")
+
+    audit = sub.add_parser("audit", help="served features vs an offline recompute at the same instant")
+    audit.add_argument("--project-dir", type=Path, default=Path.cwd())
+    audit.add_argument("--keys", type=int, default=200, help="keys to sample (default 200)")
+    audit.add_argument("--as-of", type=_instant, default=None, help="the instant (default now, UTC)")
+    audit.add_argument("--max-mismatch-rate", type=float, default=0.0,
+                       help="exit 1 when a feature's mismatch rate is above this (default 0)")
+    audit.add_argument("--seed", type=int, default=0, help="key sample seed")
+    audit.add_argument("--out", type=Path, default=Path("target") / "audit",
+                       help="folder for audit.txt and audit.html (relative to the project)")
+    audit.add_argument("--format", choices=["text", "json"], default="text")
+
     args = parser.parse_args(argv)
     if args.command == "check":
         from skewless.check_cli import run_check
 
         return run_check(args)
     try:
-        if args.command == "demo":
-            from skewless.demo import run_demo
-
-            run_demo(args.project_dir.resolve())
-        elif args.command == "generate":
-            from skewless.generate import generate, write_csv, write_parquet
-
-            tables = generate(args.leads, args.seed)
-            writer = write_csv if args.format == "csv" else write_parquet
-            for path in writer(tables, args.out):
-                print(path)
-        elif args.command == "online-sql":
-            from skewless.online_sql import OUT_DIR, render_online_sql
-            from skewless.project import Project
-
-            project = Project(args.project_dir.resolve())
-            for name in render_online_sql(project):
-                print(f"{OUT_DIR}/<duckdb|postgres>/{name}.sql")
-    except (ManifestError, StepFailed, FileNotFoundError) as exc:
+        return _run(args)
+    except (ManifestError, StepFailed, FileNotFoundError, BundleError, BadRequest, UnknownFeature) as exc:
         print(f"skewless: {exc}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from skewless.project import Project
+
+    if args.command == "generate":
+        from skewless.generate import generate, write_csv, write_parquet
+
+        writer = write_csv if args.format == "csv" else write_parquet
+        for path in writer(generate(args.leads, args.seed), args.out):
+            print(path)
+        return 0
+    project = Project(args.project_dir.resolve())
+    if args.command == "demo":
+        from skewless.demo import run_demo
+
+        run_demo(project.root)
+    elif args.command == "online-sql":
+        from skewless.online_sql import OUT_DIR, render_online_sql
+
+        for name in render_online_sql(project):
+            print(f"{OUT_DIR}/<duckdb|postgres>/{name}.sql")
+    elif args.command == "materialize":
+        from skewless.materialize import materialize
+        from skewless.serving import utc_now
+
+        end = args.end or utc_now()
+        views = materialize(project.feature_store(), end, quiet=False)
+        print(f"materialized {', '.join(views)} up to {end.isoformat()}")
+    elif args.command == "serve":
+        from skewless.bundle import ModelBundle
+        from skewless.http_api import serve
+        from skewless.serving import FeatureServer
+
+        bundle = ModelBundle.load(args.bundle, project) if args.bundle else None
+        serve(FeatureServer(project), bundle, args.host, args.port)
+    elif args.command == "audit":
+        from skewless.audit import run_audit, write_reports
+        from skewless.serving import FeatureServer
+
+        server = FeatureServer(project)
+        report = run_audit(project, server, args.keys, args.as_of, args.max_mismatch_rate, args.seed)
+        server.close()
+        text, page = write_reports(report, project.root / args.out)
+        print(report.to_json() if args.format == "json" else f"{report.text()}\nreports: {text}, {page}")
+        return report.exit_code
     return 0
 
 

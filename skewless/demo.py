@@ -1,15 +1,17 @@
 """`make demo`: the main job on the embedded default (DuckDB + SQLite), step by step.
 
-dbt seed -> dbt build -> skewless check -> feast apply -> feast materialize -> Feast historical
-retrieval of the training set (checked against dbt's) -> online lookup. Prints what each step did and how long
-it took.
+dbt seed -> dbt build -> skewless check -> feast apply -> Feast historical retrieval of the
+training set (checked against dbt's) -> materialize up to the day the model is deployed ->
+online lookup (online store + fresh SQL) -> the story: a leaky model and a point-in-time one,
+trained offline, then production replayed through serving hour by hour -> skewless audit.
+Prints what each step did and how long it took.
 """
 
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,31 +22,31 @@ from skewless.training import dbt_training_set, diff_frames, feast_training_set
 SERVICE = "lead_conversion"
 TRAINING_MODEL = "lead_conversion_training"
 SPINE_TS = "scored_at"
+BUNDLE = Path("data") / "models" / "lead_conversion.joblib"
+AUDIT_DIR = Path("target") / "audit"
 
 
-def materialization_window(project: Project, views: list[str]) -> tuple[datetime, datetime]:
-    """The span of event timestamps over the feature views' parquet: what to materialize."""
-    spec = load_project(project.root)
-    selects = " union all ".join(
-        f"select min({spec.feature_views[v].timestamp}) lo, max({spec.feature_views[v].timestamp}) hi "
-        f"from read_parquet('{spec.feature_views[v].path}')" for v in views)
-    with project.connect() as con:
-        lo, hi = con.sql(f"select min(lo), max(hi) from ({selects})").fetchall()[0]
-    return lo, hi
+@dataclass
+class DemoResult:
+    timings: dict[str, float] = field(default_factory=dict)
+    story: object = None  # skewless.story.StoryResult
+    story_check: object = None  # skewless.check.Report of the project with the leaky model
+    audit: object = None  # skewless.audit.AuditReport
+    project: Project | None = None
 
 
-def run_demo(root: Path, say: Callable[[str], None] = print) -> dict[str, float]:
-    """Run the whole slice in the project at ``root``; return seconds per step."""
+def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
+    """Run the whole job in the project at ``root``."""
     project = Project(root)
-    timings: dict[str, float] = {}
+    result = DemoResult(project=project)
 
     @contextmanager
     def step(name: str) -> Iterator[None]:
         say(f"\n== {name}")
         start = time.perf_counter()
         yield
-        timings[name] = time.perf_counter() - start
-        say(f"   ({timings[name]:.1f} s)")
+        result.timings[name] = time.perf_counter() - start
+        say(f"   ({result.timings[name]:.1f} s)")
 
     with step("dbt seed  (raw CRM exports: seeds/*.csv)"):
         project.dbt("seed")
@@ -69,15 +71,8 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> dict[str, float]
     with step("feast apply (entities, views and services read from target/manifest.json)"):
         project.feast("apply")
         say(f"   registered views {', '.join(spec.feature_views)}; services {', '.join(spec.feature_services)}")
-    with step("feast materialize (latest values -> SQLite online store)"):
-        start, end = materialization_window(project, list(spec.feature_views))
-        project.feast("materialize", start.isoformat(), end.isoformat())
-        say(f"   window {start} .. {end}")
-
     with step("import feast"):
-        from feast import FeatureStore
-
-        store = FeatureStore(repo_path=str(project.feature_repo))
+        store = project.feature_store()
     with step(f"Feast historical retrieval of '{SERVICE}' for the training spine"):
         dbt_rows = dbt_training_set(project, TRAINING_MODEL)
         spine = dbt_rows[["lead_id", SPINE_TS, "converted_within_14d"]]
@@ -86,14 +81,54 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> dict[str, float]
         say(f"   Feast vs dbt training set: {diff.summary()}")
         if not diff.equal:
             raise SystemExit("skew: Feast's training set differs from dbt's (see above)")
-    with step("online lookup (Feast SDK, SQLite)"):
-        lead_ids = [int(x) for x in dbt_rows["lead_id"].drop_duplicates().head(5)]
-        online = store.get_online_features(features=store.get_feature_service(SERVICE),
-                                           entity_rows=[{"lead_id": i} for i in lead_ids]).to_df()
-        say(online.to_string(index=False, max_colwidth=12))
+
+    from skewless.story import PRODUCTION_START, STORY_VARS, run_story
+
+    with step(f"feast materialize up to {PRODUCTION_START:%Y-%m-%d} (the day the model is deployed)"):
+        from skewless.materialize import materialize
+
+        views = materialize(store, PRODUCTION_START)
+        say(f"   materialized {', '.join(views)} into {store.config.online_store.type}; fresh (serve: sql) "
+            f"views are computed at request time: {', '.join(v.name for v in spec.feature_views.values() if v.fresh)}")
+    with step("online lookup (skewless FeatureServer: online store + fresh SQL)"):
+        import pandas as pd
+
+        from skewless.serving import FeatureServer
+
+        server = FeatureServer(project, store, spec=spec)
+        leads = [int(x) for x in dbt_rows["lead_id"].drop_duplicates().head(4)] + [10**9]
+        served = pd.DataFrame(server.get(leads, SERVICE, as_of=PRODUCTION_START)).convert_dtypes()
+        server.close()
+        say(served.to_string(index=False, max_colwidth=10))
+    with step("the story: the leaky feature, as skewless check sees it"):
+        from skewless.check import check_project
+        from skewless.check_cli import compile_for_check
+
+        project.dbt("build", "--select", "lead_conversion_leaky", "--vars", STORY_VARS)
+        compile_for_check(project, STORY_VARS)
+        result.story_check = check_project(project)
+        for line in result.story_check.text().splitlines():
+            if line.startswith("LEAK"):
+                say("   " + line)
+        say(f"   skewless check exits {result.story_check.exit_code} on the leaky training set")
+    with step("the story: train both models, replay production through serving"):
+        result.story = run_story(project, spec, store, project.root / BUNDLE, say=say)
+        for line in result.story.lines():
+            say("   " + line)
+    with step("skewless audit (served now vs the as-of macro at the same instant)"):
+        from skewless.audit import run_audit, write_reports
+        from skewless.serving import FeatureServer
+
+        end = max(v.most_recent_end_time for v in store.list_feature_views() if v.online)
+        server = FeatureServer(project, store, spec=spec)
+        result.audit = run_audit(project, server, n_keys=200, as_of=end)
+        server.close()
+        text, page = write_reports(result.audit, project.root / AUDIT_DIR)
+        say("   " + result.audit.text().splitlines()[-1] + f" ({len(result.audit.features)} features)")
+        say(f"   report: {text.relative_to(project.root)}, {page.relative_to(project.root)}")
 
     say("\n== timings")
-    for name, seconds in timings.items():
+    for name, seconds in result.timings.items():
         say(f"   {seconds:6.1f} s  {name.split('(')[0].strip()}")
-    say(f"   {sum(timings.values()):6.1f} s  total")
-    return timings
+    say(f"   {sum(result.timings.values()):6.1f} s  total")
+    return result

@@ -13,6 +13,7 @@ from pathlib import Path
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast import types as feast_types
 
+from skewless.feast_offline_store import source_tags
 from skewless.manifest import FeatureViewSpec, ManifestError, ProjectSpec, load_project
 
 _VALUE_TYPES = {"Int64": ValueType.INT64, "Int32": ValueType.INT32, "String": ValueType.STRING}
@@ -66,16 +67,16 @@ def _feast_type(data_type: str) -> str:
 
 
 def _feature_view(view: FeatureViewSpec, entities: dict[str, Entity]) -> FeatureView:
+    seconds = lambda d: int(d.total_seconds()) if d else 0  # noqa: E731
     source = FileSource(
         name=f"{view.name}_source",
         path=str(view.path),
         timestamp_field=view.timestamp,
         created_timestamp_column=view.created or "",
         description=f"dbt model {view.unique_id}",
+        tags=source_tags(view.join_keys, seconds(view.lag), seconds(view.cadence)),
     )
-    tags = {"dbt_model": view.unique_id, "dbt_checksum": view.checksum}
-    if view.cadence:
-        tags["cadence_seconds"] = str(int(view.cadence.total_seconds()))
+    tags = {"dbt_model": view.unique_id, "dbt_checksum": view.checksum, "skewless_serve": view.serve}
     return FeatureView(
         name=view.name,
         entities=[entities[e.name] for e in view.entities],
@@ -83,7 +84,7 @@ def _feature_view(view: FeatureViewSpec, entities: dict[str, Entity]) -> Feature
         schema=[Field(name=f.name, dtype=getattr(feast_types, f.feast_type), description=f.description)
                 for f in view.features],
         source=source,
-        online=True,
+        online=not view.fresh,  # fresh views are computed at request time by their online SQL
         description=view.description,
         tags=tags,
     )

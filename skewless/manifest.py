@@ -11,8 +11,10 @@ A model is a feature view when its yml has ``config.meta.feature_view``::
       timestamp: event_ts          # event time column
       created: created_ts          # optional: when the row became available (no backfill leakage)
       ttl: 365d                    # optional
-      freshness: {cadence: 1h, lag: 5m}  # optional: materialization cadence and delay
+      freshness: {cadence: 1h, lag: 5m}  # optional: materialization cadence and delay (needs created)
       features: [a, b]             # optional: default every other contract column
+      serve: store                 # store (default): materialized to the Feast online store;
+                                   # sql: computed at request time by the rendered online SQL
 
 A model is a training set when its yml has ``config.meta.feature_service: {name: ...}``; its
 feature service holds the feature views it ``ref``s. Every problem raises :class:`ManifestError`
@@ -41,6 +43,10 @@ FEAST_TYPES = {
     "boolean": "Bool", "bool": "Bool",
     "timestamp": "UnixTimestamp",
 }
+
+
+SERVE_MODES = ("store", "sql")
+"""``meta.feature_view.serve``: from the Feast online store, or by the online SQL at request time."""
 
 
 class ManifestError(ValueError):
@@ -80,10 +86,16 @@ class FeatureViewSpec:
     features: tuple[Column, ...]
     path: Path
     checksum: str
+    serve: str = "store"
 
     @property
     def join_keys(self) -> list[str]:
         return [e.join_key for e in self.entities]
+
+    @property
+    def fresh(self) -> bool:
+        """Served by the rendered online SQL at request time, not from the online store."""
+        return self.serve == "sql"
 
 
 @dataclass(frozen=True)
@@ -192,12 +204,19 @@ def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
         lag = parse_duration(lag, f"{where}: freshness.lag") if lag else None
     except ValueError as exc:
         raise ManifestError(str(exc)) from None
+    if (cadence or lag) and not created:
+        raise ManifestError(f"{where}: meta.feature_view.freshness needs a created column (when each row "
+                            "was written): availability is counted from it")
+    serve = meta.get("serve", "store")
+    if serve not in SERVE_MODES:
+        raise ManifestError(f"{where}: meta.feature_view.serve is '{serve}'; expected one of "
+                            f"{', '.join(SERVE_MODES)}")
     location = node["config"].get("location") or str(FEATURES_DIR / f"{name}.parquet")
     path = Path(location) if Path(location).is_absolute() else (project_dir / location).resolve()
     return FeatureViewSpec(
         name=name, unique_id=node["unique_id"], description=node.get("description") or "",
         entities=tuple(entities), timestamp=timestamp, created=created, ttl=ttl, cadence=cadence, lag=lag,
-        features=features, path=path, checksum=node.get("checksum", {}).get("checksum", ""))
+        features=features, path=path, checksum=node.get("checksum", {}).get("checksum", ""), serve=serve)
 
 
 def _check_entities_agree(spec: ProjectSpec) -> None:

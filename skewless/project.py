@@ -8,12 +8,16 @@ feature_store.yaml resolve the same way for everyone.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+
+STORE_YAML_ENV = "FEAST_FS_YAML_FILE_PATH"
 
 
 class StepFailed(RuntimeError):
@@ -40,6 +44,26 @@ class Project:
     def manifest(self) -> Path:
         return self.root / "target" / "manifest.json"
 
+    @property
+    def store_yaml(self) -> Path:
+        """The Feast configuration in force: ``$FEAST_FS_YAML_FILE_PATH`` (Feast's own variable,
+        relative to feature_repo/ or absolute), else feature_repo/feature_store.yaml."""
+        chosen = Path(os.environ.get(STORE_YAML_ENV) or "feature_store.yaml")
+        return chosen if chosen.is_absolute() else self.feature_repo / chosen
+
+    def feature_store(self):
+        """A Feast ``FeatureStore`` on :attr:`store_yaml`; a variable it uses but the environment
+        does not set is an error naming both (Feast would leave ``${VAR}`` in place)."""
+        from feast import FeatureStore
+
+        if not self.store_yaml.exists():
+            raise FileNotFoundError(f"{self.store_yaml} does not exist (from ${STORE_YAML_ENV})")
+        unset = sorted(set(re.findall(r"\$\{(\w+)\}", self.store_yaml.read_text())) - set(os.environ))
+        if unset:
+            raise StepFailed(f"{self.store_yaml.name} uses ${{{unset[0]}}}, which is not set "
+                             f"(e.g. {unset[0]}=127.0.0.1:6379 for a Redis online store)")
+        return FeatureStore(repo_path=str(self.feature_repo), fs_yaml_file=self.store_yaml)
+
     def prepare(self) -> None:
         """Create the folders dbt-duckdb and Feast write into (neither creates them itself)."""
         self.features_dir.mkdir(parents=True, exist_ok=True)
@@ -50,6 +74,7 @@ class Project:
         env.setdefault("DBT_PROFILES_DIR", str(self.root))
         env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         env.setdefault("FEAST_USAGE", "False")
+        env[STORE_YAML_ENV] = str(self.store_yaml)
         return env
 
     def run(self, *args: str, cwd: Path | None = None) -> str:
@@ -74,6 +99,14 @@ class Project:
         """A read-only connection to the dbt-built DuckDB (never while dbt is writing it)."""
         if not self.duckdb_path.exists():
             raise FileNotFoundError(f"{self.duckdb_path} does not exist: run `dbt build` first")
-        con = duckdb.connect(str(self.duckdb_path), read_only=True)
-        con.execute("SET TimeZone = 'UTC'")
-        return con
+        return connect_duckdb(self.duckdb_path, self.root)
+
+
+def connect_duckdb(path: Path, root: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a dbt-built DuckDB file whose relative paths (dbt-duckdb's
+    external feature views read ``data/features/*.parquet``) resolve against ``root``,
+    wherever this process runs; UTC session time zone, as in profiles.yml."""
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET file_search_path = '" + str(root).replace("'", "''") + "'")
+    return con

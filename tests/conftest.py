@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance_harness import DuckDBEngine, PostgresEngine
-from servers import postgres_server
+from servers import postgres_server, redis_server
 from skewless.project import Project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,21 +42,24 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The project copied and run end to end through the demo pipeline."""
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    """The project copied and run end to end through the demo pipeline: its DemoResult (the
+    project is ``built``)."""
     from skewless.demo import run_demo
 
     project = copy_project(tmp_path_factory.mktemp("built") / "skewless")
-    lines: list[str] = []
-    run_demo(project.root, say=lines.append)
-    return project
+    return run_demo(project.root, say=lambda line: None)
+
+
+@pytest.fixture(scope="session")
+def built(demo) -> Project:
+    """The project after `make demo`: dbt-built, applied, materialized, trained, audited."""
+    return demo.project
 
 
 @pytest.fixture(scope="session")
 def store(built: Project):
-    from feast import FeatureStore
-
-    return FeatureStore(repo_path=str(built.feature_repo))
+    return built.feature_store()
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +104,10 @@ def checked(built: Project) -> Project:
 
     compile_for_check(built)
     return built
+
+
+@pytest.fixture(scope="session")
+def redis():
+    """A real redis-server on 127.0.0.1 for the whole session (each store uses its own db)."""
+    with redis_server() as server:
+        yield server

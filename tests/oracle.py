@@ -15,6 +15,7 @@ from pathlib import Path
 PROFILE_TTL = timedelta(days=365)
 CADENCE = timedelta(hours=1)
 WINDOWS = {"7d": timedelta(days=7), "30d": timedelta(days=30)}
+RECENT = {"1h": timedelta(hours=1), "30m": timedelta(minutes=30)}
 
 
 def parse_ts(text: str) -> datetime:
@@ -56,9 +57,10 @@ class Oracle:
         self.watermark = max([e[2] for e in emails] + [v[2] for v in visits])
 
     def profile(self, lead_id: int, t: datetime) -> dict | None:
-        """The lead version with the greatest (created, updated) among those available at t."""
+        """The lead version with the greatest (created, updated) among those available at t: written
+        (updated) no later than the last hourly tick <= t, the profile's materialization cadence."""
         candidates = [v for v in self.lead_versions.get(lead_id, [])
-                      if v[1] <= t and v[2] <= t and v[1] >= t - PROFILE_TTL]
+                      if v[1] <= t and ceil_to(v[2], CADENCE) <= t and v[1] >= t - PROFILE_TTL]
         if not candidates:
             return None
         _, _, _, size, industry, age = max(candidates, key=lambda v: (v[1], v[2]))
@@ -78,6 +80,18 @@ class Oracle:
             out[f"visits_{label}"] = sum(1 for v in self.visits.get(lead_id, []) if inside(v[2]))
             out[f"pages_{label}"] = sum(v[3] for v in self.visits.get(lead_id, []) if inside(v[2]))
         return out
+
+    def recent(self, lead_id: int, t: datetime) -> dict | None:
+        """Exact windows at t: emails in (t - 1h, t], visits and pages in (t - 30m, t]; NULL before
+        the lead's first event (nothing to serve yet)."""
+        t = min(t, self.watermark)
+        emails = [e[2] for e in self.emails.get(lead_id, [])]
+        visits = [(v[2], v[3]) for v in self.visits.get(lead_id, [])]
+        if not any(ts <= t for ts in emails + [v[0] for v in visits]):
+            return None
+        return {"emails_1h": sum(1 for ts in emails if t - RECENT["1h"] < ts <= t),
+                "visits_30m": sum(1 for ts, _ in visits if t - RECENT["30m"] < ts <= t),
+                "pages_30m": sum(p for ts, p in visits if t - RECENT["30m"] < ts <= t)}
 
     def emails_before(self, lead_id: int, t: datetime) -> int:
         return sum(1 for e in self.emails.get(lead_id, []) if e[2] <= t)

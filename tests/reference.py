@@ -45,17 +45,9 @@ def asof(spine: list[dict], spine_ts: str, views: list[View], timestamps: bool =
         t = s[spine_ts]
         row = dict(s)
         for v in views:
-            best = None
+            picked = None
             if t is not None and all(s[k] is not None for k in v.keys):
-                for r in v.rows:
-                    e, avail = r["event_timestamp"], v.available_at(r)
-                    if any(r[k] != s[k] for k in v.keys) or e is None or avail is None:
-                        continue
-                    if e <= t and avail <= t and (v.ttl is None or e >= t - v.ttl):
-                        rank = (e, r[v.created] if v.created else e)
-                        if best is None or rank > best[0]:
-                            best = (rank, r)
-            picked = best[1] if best else None
+                picked = pick(v, [r for r in v.rows if all(r[k] == s[k] for k in v.keys)], t)
             for f in v.features:
                 row[f] = picked[f] if picked else None
             if timestamps:
@@ -65,6 +57,21 @@ def asof(spine: list[dict], spine_ts: str, views: list[View], timestamps: bool =
                                                   if picked else None)
         out.append(row)
     return out
+
+
+def pick(v: View, rows: list[dict], t: datetime, ttl: bool = True) -> dict | None:
+    """Among one key's ``rows``: the greatest (event, created) with event <= t, available at t
+    and (with ``ttl``) not older than the view's ttl at t; None when there is none."""
+    best = None
+    for r in rows:
+        e, avail = r["event_timestamp"], v.available_at(r)
+        if e is None or avail is None:
+            continue
+        if e <= t and avail <= t and (not ttl or v.ttl is None or e >= t - v.ttl):
+            rank = (e, r[v.created] if v.created else e)
+            if best is None or rank > best[0]:
+                best = (rank, r)
+    return best[1] if best else None
 
 
 AGGREGATES = {  # name -> (fn, expr column or None)

@@ -70,3 +70,40 @@ def postgres_server() -> Iterator[Postgres]:
                            capture_output=True)
             time.sleep(0.2)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Redis:
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@contextmanager
+def redis_server() -> Iterator[Redis]:
+    """A throwaway redis-server on 127.0.0.1 (no persistence); stopped afterwards."""
+    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not os.path.exists(exe):
+        raise RuntimeError("redis-server not found: `apt-get install -y redis-server` (make test does this)")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--protected-mode", "yes"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start: {proc.stderr.read().decode()[-500:]}")
+            time.sleep(0.05)
+        yield Redis(port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -10,6 +10,7 @@ from oracle import Oracle
 
 PROFILE = ["contact_age_scaled", "company_size", "log_company_size", "is_enterprise", "industry"]
 ACTIVITY = ["emails_7d", "emails_30d", "visits_7d", "visits_30d", "pages_7d", "pages_30d"]
+RECENT = ["emails_1h", "visits_30m", "pages_30m"]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,8 @@ def test_training_rows_match_bruteforce(training_set, oracle):
     for row in sample.to_dict("records"):
         t = row["scored_at"].to_pydatetime()
         expected = {**(oracle.profile(row["lead_id"], t) or dict.fromkeys(PROFILE)),
-                    **(oracle.activity(row["lead_id"], t) or dict.fromkeys(ACTIVITY))}
+                    **(oracle.activity(row["lead_id"], t) or dict.fromkeys(ACTIVITY)),
+                    **(oracle.recent(row["lead_id"], t) or dict.fromkeys(RECENT))}
         for column, value in expected.items():
             got = row[column]
             got = None if got is None or (isinstance(got, float) and math.isnan(got)) else got
@@ -42,3 +44,4 @@ def test_training_rows_match_bruteforce(training_set, oracle):
     assert checked > 800
     # the sample exercised both the NULL (no activity yet) and the non-NULL paths
     assert sample["emails_30d"].isna().any() and (sample["emails_30d"] > 0).any()
+    assert (sample["visits_30m"] > 0).any() or (sample["emails_1h"] > 0).any()

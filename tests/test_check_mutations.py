@@ -39,7 +39,8 @@ def run(project, tmp_path: Path, view: str, sql: str):
 LATEST_CTE = (
     "with latest as (\n"
     "    select * from stg_crm__leads as l\n"
-    "    where l.created_at <= $as_of and l.updated_at <= $as_of and l.created_at >= $as_of - interval 365 day\n"
+    "    where l.created_at <= $as_of and l.updated_at <= time_bucket(interval 1 hour, $as_of)\n"
+    "      and l.created_at >= $as_of - interval 365 day\n"
     "    qualify row_number() over (partition by l.lead_id order by l.created_at desc, l.updated_at desc) = 1\n"
     ")\n").replace("\\", "\\\\")
 
@@ -54,8 +55,10 @@ COSMETIC = {
     "CTE instead of subquery": ("lead_profile", [(r"(?s)left join \(\n(.*)\) as v on", r"left join latest as v on"),
                                                  (r"(?s)^(.*?)select r\.lead_id", LATEST_CTE + r"select r.lead_id")]),
     "reordered predicates": ("lead_profile", [
-        ("where l.created_at <= $as_of\n      and l.updated_at <= $as_of\n      and l.created_at >= $as_of - interval 365 day",
-         "where l.created_at >= $as_of - interval 365 day\n      and l.updated_at <= $as_of\n      and l.created_at <= $as_of")]),
+        ("where l.created_at <= $as_of\n      and l.updated_at <= time_bucket(interval 1 hour, $as_of)\n"
+         "      and l.created_at >= $as_of - interval 365 day",
+         "where l.created_at >= $as_of - interval 365 day\n      and l.updated_at <= time_bucket(interval 1 hour, $as_of)\n"
+         "      and l.created_at <= $as_of")]),
     "reordered join condition": ("lead_activity", [
         ("on e.lead_id = r.lead_id\n     and e.sent_at <= time_bucket(interval 1 hour, $as_of)",
          "on e.sent_at <= time_bucket(interval 1 hour, $as_of)\n     and r.lead_id = e.lead_id")]),
@@ -101,8 +104,11 @@ MUTATIONS = {
     "a missing ttl": ("lead_profile", [("      and l.created_at >= $as_of - interval 365 day\n", "")],
                       "company_size", "no ttl bound"),
     "a different ttl": ("lead_profile", [("interval 365 day", "interval 30 day")], "industry", "window length"),
-    "availability ignored (backfills leak)": ("lead_profile", [("      and l.updated_at <= $as_of\n", "")],
+    "availability ignored (backfills leak)": ("lead_profile", [("      and l.updated_at <= time_bucket(interval 1 hour, $as_of)\n", "")],
                                               "industry", "only offline"),
+    "freshness ignored (served before the tick)": ("lead_profile", [("l.updated_at <= time_bucket(interval 1 hour, $as_of)",
+                                                                    "l.updated_at <= $as_of")],
+                                                   "company_size", "grid"),
     "a different join key": ("lead_profile", [("as v on v.lead_id = r.lead_id", "as v on v.company_size = r.lead_id")],
                              "industry", "key lead_id"),
     "latest by a different order": ("lead_profile", [("l.created_at desc, l.updated_at desc", "l.updated_at desc")],

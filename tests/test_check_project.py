@@ -132,7 +132,7 @@ def _feast_view(store, view, entity_df: pd.DataFrame) -> pd.DataFrame:
 
 
 CORRELATED = """(select cast(l2.contact_age as double) / {divisor} from stg_crm__leads as l2
-         where l2.lead_id = r.lead_id and l2.created_at <= $as_of and l2.updated_at <= $as_of
+         where l2.lead_id = r.lead_id and l2.created_at <= $as_of and l2.updated_at <= time_bucket(interval 1 hour, $as_of)
            and l2.created_at >= $as_of - interval 365 day
          order by l2.created_at desc, l2.updated_at desc limit 1) as contact_age_scaled"""
 

@@ -14,17 +14,21 @@ from skewless.manifest import ManifestError, load_project
 
 def test_project_views_and_service_come_from_the_manifest(built):
     spec = load_project(built.root)
-    assert set(spec.feature_views) == {"lead_profile", "lead_activity"}
+    assert set(spec.feature_views) == {"lead_profile", "lead_activity", "lead_recent_activity"}
     profile = spec.feature_views["lead_profile"]
     assert profile.join_keys == ["lead_id"] and profile.ttl == timedelta(days=365)
     assert profile.created == "created_ts" and profile.path.exists()
     assert {f.name: f.feast_type for f in profile.features}["contact_age_scaled"] == "Float64"
     assert spec.feature_views["lead_activity"].cadence == timedelta(hours=1)
-    assert spec.feature_services["lead_conversion"].views == ("lead_activity", "lead_profile")
+    assert profile.cadence == timedelta(hours=1) and not profile.fresh
+    assert spec.feature_views["lead_recent_activity"].fresh
+    assert spec.feature_services["lead_conversion"].views == ("lead_activity", "lead_profile", "lead_recent_activity")
     defs = feast_definitions(built.root)
     view = defs.feature_views["lead_profile"]
     assert sorted(f.name for f in view.features) == sorted(f.name for f in profile.features)
     assert view.batch_source.created_timestamp_column == "created_ts"
+    assert view.batch_source.tags["skewless_cadence_seconds"] == "3600" and view.online
+    assert not defs.feature_views["lead_recent_activity"].online  # served by its online SQL
 
 
 def _mutate(manifest: dict, model: str, change) -> dict:
@@ -57,6 +61,10 @@ CASES = [
      "entity 'lead' is keyed by lead_id \\(varchar\\) in model 'lead_activity' but by lead_id \\(bigint\\) in model 'lead_profile'"),
     ("feature is a key", "lead_profile", lambda n: _meta(n)["features"].append("lead_id"),
      "'lead_id' is a key or timestamp"),
+    ("unknown serve mode", "lead_recent_activity", lambda n: _meta(n).update(serve="cache"),
+     "model 'lead_recent_activity'.*serve is 'cache'; expected one of store, sql"),
+    ("freshness without created", "lead_activity", lambda n: _meta(n).pop("created"),
+     "model 'lead_activity'.*freshness needs a created column"),
     ("service without name", "lead_conversion_training",
      lambda n: n["config"]["meta"].update(feature_service={"description": "x"}),
      "model 'lead_conversion_training'.*needs a name"),

@@ -6,6 +6,7 @@ import pandas as pd
 
 from skewless.manifest import load_project
 from skewless.training import diff_frames, feast_training_set
+from stores import feast_store
 
 SPINE = ["lead_id", "scored_at", "converted_within_14d"]
 
@@ -31,22 +32,36 @@ def test_spine_is_preserved_with_duplicates_and_extra_columns(built, store, trai
     assert diff.equal, diff.summary()
 
 
-def test_stock_feast_default_would_leak_late_corrections(built, store, training_set):
-    """The data holds the backfill trap: Feast's default (no created-timestamp filter) returns
-    corrections written after scored_at. Our training set never does."""
-    spine = training_set[SPINE].rename(columns={"scored_at": "event_timestamp"})
-    leaky = store.get_historical_features(entity_df=spine, features=["lead_profile:company_size",
-                                                                     "lead_profile:contact_age_scaled"]).to_df()
-    leaky["scored_at"] = leaky["event_timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
-    merged = training_set.merge(leaky, on=["lead_id", "scored_at"], suffixes=("", "_leaky"))
-    differs = (merged["company_size"] != merged["company_size_leaky"]) | \
-              (merged["contact_age_scaled"] != merged["contact_age_scaled_leaky"])
+def _default_call(store, spine) -> pd.DataFrame:
+    """get_historical_features as most callers write it: no filter_by_created_timestamp."""
+    rows = store.get_historical_features(entity_df=spine.rename(columns={"scored_at": "event_timestamp"}),
+                                         features=["lead_profile:company_size",
+                                                   "lead_profile:contact_age_scaled"]).to_df()
+    rows["scored_at"] = rows["event_timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    return rows
+
+
+def test_stock_feast_default_leaks_late_corrections_and_ours_does_not(built, store, training_set, tmp_path):
+    """The data holds the backfill trap: stock Feast's default (no created-timestamp filter)
+    returns corrections written after scored_at. The skewless offline store always applies
+    availability, so the same default call returns the training set's values."""
+    spec = load_project(built.root)
+    stock = feast_store(spec, tmp_path / "stock", "sqlite", stock_offline=True)
+    spine = training_set[SPINE]
+    columns = ["company_size", "contact_age_scaled"]
+    leaky = training_set.merge(_default_call(stock, spine), on=["lead_id", "scored_at"], suffixes=("", "_leaky"))
+    differs = (leaky["company_size"] != leaky["company_size_leaky"]) | \
+              (leaky["contact_age_scaled"] != leaky["contact_age_scaled_leaky"])
     assert differs.sum() > 0, "the demo data should contain corrections written after a scoring event"
     with built.connect() as con:
         corrected = con.sql("""
             select lead_id, min(updated_at) as corrected_at from stg_crm__leads
             where updated_at > created_at group by lead_id""").df()
-    late = merged[differs].merge(corrected, on="lead_id")
+    late = leaky[differs].merge(corrected, on="lead_id")
     # every difference is a lead whose correction was written after the row was scored
     assert len(late) == int(differs.sum())
     assert (late["corrected_at"] > late["scored_at"]).all()
+    ours = _default_call(store, spine)
+    diff = diff_frames(training_set[["lead_id", "scored_at", *columns]], ours[["lead_id", "scored_at", *columns]],
+                       order_by=["lead_id", "scored_at"])
+    assert diff.equal, diff.summary()

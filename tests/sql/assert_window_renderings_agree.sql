@@ -35,6 +35,6 @@ portable as (
     {{ skewless.window_aggregates(rendering='portable', **args) }}
 )
 
-(select 'only in native' as side, * from (select * from native except all select * from portable))
+(select 'only in native' as side, * from (select * from native except all select * from portable) as only_native)
 union all
-(select 'only in portable' as side, * from (select * from portable except all select * from native))
+(select 'only in portable' as side, * from (select * from portable except all select * from native) as only_portable)

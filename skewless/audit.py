@@ -1,0 +1,212 @@
+"""`skewless audit`: do served features equal an offline recompute at the same instant?
+
+1. sample N keys (deterministically, by hash) among the keys of the audited feature views;
+2. *served*: what a client gets now: :meth:`skewless.serving.FeatureServer.get` at ``as_of``
+   (the online store, with ttl, plus the fresh SQL);
+3. *offline*: the ``asof_join`` macro, compiled by dbt (the ``compile_only`` target, which reads
+   the DuckDB file read-only), evaluated over a spine of (key, ``as_of``) on that file;
+4. per feature: rows compared, equal, the mismatch rate and examples. The exit code is 1 when a
+   feature's rate is above the threshold (default 0). The report is text, plus an HTML page with
+   one chart per feature: served against offline values, mismatches in red.
+
+A mismatch is skew (or staleness: the online store not materialized up to ``as_of``), never
+noise: both sides follow the same point-in-time contract, so the expected rate is 0.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlglot
+
+from skewless.manifest import FeatureViewSpec
+from skewless.online_sql import COMPILE_TARGET, MODES_DIR, unqualify_tables
+from skewless.project import Project
+from skewless.serving import FeatureServer, naive_utc
+
+SPINE = "_sk_audit_spine"
+AS_OF = "_sk_as_of"
+
+
+@dataclass
+class FeatureAudit:
+    view: str
+    feature: str
+    compared: int = 0
+    equal: int = 0
+    examples: list[tuple[str, object, object]] = field(default_factory=list)  # (key, served, offline)
+    pairs: list[tuple[object, object, bool]] = field(default_factory=list)  # (offline, served, equal)
+
+    @property
+    def mismatches(self) -> int:
+        return self.compared - self.equal
+
+    @property
+    def rate(self) -> float:
+        return self.mismatches / self.compared if self.compared else 0.0
+
+
+@dataclass
+class AuditReport:
+    as_of: datetime
+    keys: int
+    threshold: float
+    features: list[FeatureAudit]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(f.rate > self.threshold for f in self.features) else 0
+
+    def text(self) -> str:
+        lines = [f"skewless audit at {self.as_of.isoformat(sep=' ')} UTC over {self.keys} keys "
+                 f"(served now vs the as-of macro recomputed at the same instant)",
+                 f"{'feature':<36} {'compared':>8} {'equal':>8} {'mismatch':>9}"]
+        for f in self.features:
+            lines.append(f"{f.view + '.' + f.feature:<36} {f.compared:>8} {f.equal:>8} {f.rate:>9.2%}")
+            for key, served, offline in f.examples:
+                lines.append(f"    {key}: served {served!r}, offline {offline!r}")
+        bad = [f for f in self.features if f.rate > self.threshold]
+        lines.append(f"{len(bad)} of {len(self.features)} features above the {self.threshold:.2%} threshold"
+                     if bad else f"every feature at or below the {self.threshold:.2%} threshold")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps({"as_of": self.as_of.isoformat(), "keys": self.keys, "threshold": self.threshold,
+                           "exit_code": self.exit_code,
+                           "features": [{"view": f.view, "feature": f.feature, "compared": f.compared,
+                                         "equal": f.equal, "mismatch_rate": f.rate,
+                                         "examples": [list(map(str, e)) for e in f.examples]}
+                                        for f in self.features]}, indent=2)
+
+    def html(self) -> str:
+        sections = [_section(f) for f in self.features]
+        return (f"<!doctype html><meta charset='utf-8'><title>skewless audit {self.as_of:%Y-%m-%d %H:%M}</title>"
+                "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}"
+                "section{display:inline-block;vertical-align:top;margin:0 1.5em 1.5em 0;width:20em}"
+                "h2{font-size:14px;margin:.2em 0}.bad{color:#b00}.ok{color:#070}td{padding:0 .4em}</style>"
+                f"<h1>skewless audit</h1><p>{html.escape(self.text().splitlines()[0])}. "
+                f"{html.escape(self.text().splitlines()[-1])}.</p>{''.join(sections)}")
+
+
+def _number(x) -> float | None:
+    if isinstance(x, bool):
+        return float(x)
+    if isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x)):
+        return float(x)
+    return None
+
+
+def _section(f: FeatureAudit) -> str:
+    status = "ok" if f.mismatches == 0 else "bad"
+    head = (f"<section><h2>{html.escape(f.view)}.{html.escape(f.feature)}</h2>"
+            f"<div class='{status}'>{f.equal}/{f.compared} equal ({f.rate:.2%} mismatch)</div>")
+    return head + _chart(f) + "".join(
+        f"<div class='bad'>{html.escape(str(k))}: served {html.escape(repr(s))}, offline {html.escape(repr(o))}</div>"
+        for k, s, o in f.examples) + "</section>"
+
+
+def _chart(f: FeatureAudit, size: int = 220, pad: int = 24) -> str:
+    """Served (y) against offline (x) for numeric features; equal / differ bars otherwise."""
+    points = [(_number(o), _number(s), ok) for o, s, ok in f.pairs]
+    numeric = [(o, s, ok) for o, s, ok in points if o is not None and s is not None]
+    svg = f"<svg width='{size}' height='{size}' viewBox='0 0 {size} {size}' role='img'>"
+    if numeric:
+        values = [v for o, s, _ in numeric for v in (o, s)]
+        lo, hi = min(values), max(values)
+        span = (hi - lo) or 1.0
+        at = lambda v: pad + (v - lo) / span * (size - 2 * pad)  # noqa: E731
+        svg += (f"<line x1='{pad}' y1='{size - pad}' x2='{size - pad}' y2='{pad}' stroke='#ccc'/>"
+                f"<text x='{pad}' y='{size - 4}' font-size='10'>offline</text>"
+                f"<text x='2' y='{pad - 8}' font-size='10'>served</text>")
+        for o, s, ok in numeric:
+            svg += (f"<circle cx='{at(o):.1f}' cy='{size - at(s):.1f}' r='3' "
+                    f"fill='{'#2a7' if ok else '#d22'}' fill-opacity='.5'/>")
+    else:
+        equal = sum(ok for _, _, ok in f.pairs)
+        total = max(1, len(f.pairs))
+        width = size - 2 * pad
+        svg += (f"<rect x='{pad}' y='60' width='{width * equal / total:.1f}' height='30' fill='#2a7'/>"
+                f"<rect x='{pad}' y='100' width='{width * (total - equal) / total:.1f}' height='30' fill='#d22'/>"
+                f"<text x='{pad}' y='55' font-size='11'>equal: {equal}</text>"
+                f"<text x='{pad}' y='145' font-size='11'>differ: {total - equal}</text>")
+    return svg + "</svg>"
+
+
+def same(a, b) -> bool:
+    """NULL equals NULL; numbers within 1e-9 relative; everything else by ==."""
+    missing = lambda x: x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))  # noqa: E731
+    if missing(a) or missing(b):
+        return missing(a) and missing(b)
+    na, nb = _number(a), _number(b)
+    if na is not None and nb is not None:
+        return math.isclose(na, nb, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def offline_sql(project: Project, views: list[FeatureViewSpec], keys: list[str]) -> str:
+    """The as-of macro over the audit spine, compiled by dbt, with bare table names."""
+    refs = ", ".join(f"ref('{v.name}')" for v in views)
+    inline = (f"{{{{ skewless.asof_join(spine='{SPINE}', spine_columns={keys + [AS_OF]!r}, spine_ts='{AS_OF}', "
+              f"feature_views=[{refs}], full_feature_names=true) }}}}")
+    sql = project.dbt("compile", "--quiet", "--target", COMPILE_TARGET, "--inline", inline,
+                      "--target-path", str(project.root / MODES_DIR / "audit"))
+    return unqualify_tables(sqlglot.parse_one(sql, read="duckdb")).sql(dialect="duckdb")
+
+
+def sample_keys(project: Project, views: list[FeatureViewSpec], n: int, seed: int) -> pd.DataFrame:
+    keys = ", ".join(views[0].join_keys)
+    union = " union ".join(f"select {keys} from read_parquet('{v.path}')" for v in views if v.path.exists())
+    if not union:
+        raise FileNotFoundError(f"no built rows for {', '.join(v.name for v in views)}: run `dbt build` first")
+    with project.connect() as con:
+        return con.sql(f"select {keys} from ({union}) order by hash({keys}, {int(seed)}) limit {int(n)}").df()
+
+
+def run_audit(project: Project, server: FeatureServer, n_keys: int = 200, as_of: datetime | None = None,
+              threshold: float = 0.0, seed: int = 0, max_examples: int = 3) -> AuditReport:
+    """Audit every feature of every view (grouped by their join keys) at ``as_of`` (default now)."""
+    as_of = naive_utc(as_of) or server.clock()
+    groups: dict[tuple[str, ...], list[FeatureViewSpec]] = {}
+    for view in server.spec.feature_views.values():
+        groups.setdefault(tuple(view.join_keys), []).append(view)
+    audits, sampled = [], 0
+    for keys, views in groups.items():
+        spine = sample_keys(project, views, n_keys, seed).assign(**{AS_OF: as_of})
+        sampled += len(spine)
+        key_columns = {k: spine[k].tolist() for k in keys}
+        served = server.get(key_columns, [f"{v.name}:{f.name}" for v in views for f in v.features], as_of=as_of)
+        sql = offline_sql(project, views, list(keys))
+        with project.connect() as con:
+            con.register(SPINE, spine)
+            offline = con.execute(sql).df()
+        offline = spine[list(keys)].merge(offline, on=list(keys), how="left", validate="one_to_one")
+        for view in views:
+            for f in view.features:
+                audit = FeatureAudit(view.name, f.name)
+                for i in range(len(spine)):
+                    s, o = served[f.name][i], offline[f"{view.name}__{f.name}"].iloc[i]
+                    o = o.item() if hasattr(o, "item") else o  # numpy scalar -> Python value
+                    o = None if (o is pd.NA or (isinstance(o, float) and math.isnan(o))) else o
+                    ok = same(s, o)
+                    audit.compared += 1
+                    audit.equal += ok
+                    audit.pairs.append((o, s, ok))
+                    if not ok and len(audit.examples) < max_examples:
+                        key = ", ".join(f"{k}={served[k][i]}" for k in keys)
+                        audit.examples.append((key, s, o))
+                audits.append(audit)
+    return AuditReport(as_of, sampled, threshold, audits)
+
+
+def write_reports(report: AuditReport, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text, page = out_dir / "audit.txt", out_dir / "audit.html"
+    text.write_text(report.text() + "\n")
+    page.write_text(report.html())
+    return text, page

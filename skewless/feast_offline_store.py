@@ -1,0 +1,166 @@
+"""Feast's DuckDB offline store, with the point-in-time contract's availability rule.
+
+Set in ``feature_repo/feature_store.yaml`` (``offline_store: type:
+skewless.feast_offline_store.SkewlessOfflineStore``). Stock Feast has three gaps that let
+training and serving disagree; this store closes them at the source, so ``feast
+materialize``, ``feast materialize-incremental`` and ``get_historical_features`` all follow
+DESIGN section 2:
+
+1. historical retrieval ignores ``created`` unless ``filter_by_created_timestamp=True``, and
+   the default is False: a backfilled correction leaks into training. Here it is always on.
+2. a declared freshness (``lag``, ``cadence``) is unknown to Feast. The source reader presents
+   each row's ``available_at`` (:mod:`skewless.availability`) as the created column, so Feast's
+   own created filter applies the rule. Of several versions of one event that become available
+   at the same tick it keeps the last written, the one the contract picks.
+3. materialization writes the latest row whose *event* time is in ``[start, end]``. It ignores
+   when rows were written. An incremental run also never sees a late correction to an event
+   older than its window, so the online store keeps the uncorrected value forever. Here a pull
+   returns, for every entity with a row that became *available* in ``[start, end]``, the
+   contract's pick at ``end``: the greatest (event, created) among rows available by then.
+
+Everything else (the point-in-time join itself, writing, schemas) is stock Feast. The
+freshness, keys and serve mode reach this store as tags on the ``FileSource``
+(:func:`source_tags`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import List, Literal, Optional, Union
+
+import pandas as pd
+from feast.data_source import DataSource
+from feast.feature_view import FeatureView
+from feast.infra.offline_stores.duckdb import (DuckDBOfflineStore, DuckDBOfflineStoreConfig,
+                                               _read_data_source, _write_data_source)
+from feast.infra.offline_stores.ibis import (IbisRetrievalJob, get_historical_features_ibis)
+from feast.infra.offline_stores.offline_store import RetrievalJob
+from feast.infra.registry.base_registry import BaseRegistry
+from feast.repo_config import RepoConfig
+
+from skewless.availability import Availability
+
+TAG_KEYS = "skewless_keys"
+TAG_LAG = "skewless_lag_seconds"
+TAG_CADENCE = "skewless_cadence_seconds"
+
+
+def source_tags(keys: list[str], lag_seconds: int, cadence_seconds: int) -> dict[str, str]:
+    """The FileSource tags this store reads its availability rule from."""
+    return {TAG_KEYS: ",".join(keys), TAG_LAG: str(lag_seconds), TAG_CADENCE: str(cadence_seconds)}
+
+
+def availability(source: DataSource) -> Availability:
+    tags = source.tags or {}
+    return Availability(timestamp=source.timestamp_field, created=source.created_timestamp_column or None,
+                        lag_seconds=int(tags.get(TAG_LAG, 0)), cadence_seconds=int(tags.get(TAG_CADENCE, 0)))
+
+
+def _parquet(source: DataSource) -> str:
+    if "://" not in source.path and not Path(source.path).exists():
+        raise FileNotFoundError(f"feature view source {source.path} does not exist: run `dbt build` "
+                                f"(source '{source.name}')")
+    return "read_parquet('" + source.path.replace("'", "''") + "')"
+
+
+def _table(sql: str):
+    """An ibis table over ``sql`` on Feast's DuckDB backend, as a temporary view.
+
+    (ibis's ``Backend.sql`` reads the schema with an API DuckDB 2.0 removed; a view does not.)"""
+    import hashlib
+
+    import ibis
+
+    backend = ibis.get_backend()
+    name = "_sk_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+    backend.raw_sql(f"create or replace temp view {name} as {sql}")
+    return backend.table(name)
+
+
+def read_available(source: DataSource, repo_path: str):
+    """The source as Feast's reader returns it, with ``available_at`` as the created column."""
+    rule = availability(source)
+    if not rule.declared:
+        return _read_data_source(source, repo_path)
+    keys = [k for k in (source.tags or {}).get(TAG_KEYS, "").split(",") if k]
+    latest_version = (f"qualify row_number() over (partition by {', '.join(keys + [rule.timestamp])}, "
+                      f"{rule.sql()} order by {rule.created} desc) = 1" if keys else "")
+    return _table(f"select * replace ({rule.sql()} as {rule.created}) from {_parquet(source)} {latest_version}")
+
+
+def _naive_utc(ts: Optional[datetime]) -> Optional[str]:
+    if ts is None:
+        return None
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return f"timestamp '{ts.isoformat(sep=' ')}'"
+
+
+def pick_sql(source: DataSource, keys: List[str], features: List[str], start: Optional[datetime],
+             end: Optional[datetime]) -> str:
+    """SQL: per entity with a row that became available in [start, end], its pick at ``end``."""
+    rule = availability(source)
+    ts, created = rule.timestamp, rule.created or rule.timestamp
+    key_list = ", ".join(keys)
+    new = [f"_sk_at >= {_naive_utc(start)}"] if start else []
+    until = [f"_sk_at <= {_naive_utc(end)}"] if end else []
+    columns = ", ".join(dict.fromkeys([*keys, *features, ts, created]))
+    return f"""
+with _sk_rows as (
+    select {columns}, {rule.sql()} as _sk_at from {_parquet(source)}
+    where {ts} is not null and {created} is not null
+),
+_sk_changed as (
+    select distinct {key_list} from _sk_rows where {' and '.join(new + until) or 'true'}
+)
+select {columns} from _sk_rows semi join _sk_changed using ({key_list})
+where {' and '.join(until) or 'true'}
+qualify row_number() over (partition by {key_list} order by {ts} desc, {created} desc) = 1"""
+
+
+class SkewlessOfflineStoreConfig(DuckDBOfflineStoreConfig):
+    type: Literal["skewless.feast_offline_store.SkewlessOfflineStore"] = \
+        "skewless.feast_offline_store.SkewlessOfflineStore"
+
+
+class SkewlessOfflineStore(DuckDBOfflineStore):
+    """DuckDB offline store applying availability in retrieval and materialization."""
+
+    @staticmethod
+    def get_historical_features(config: RepoConfig, feature_views: List[FeatureView], feature_refs: List[str],
+                                entity_df: Union[pd.DataFrame, str], registry: BaseRegistry, project: str,
+                                full_feature_names: bool = False,
+                                filter_by_created_timestamp: bool = True) -> RetrievalJob:
+        """Stock Feast's point-in-time join over :func:`read_available`; the created filter is
+        always applied (``filter_by_created_timestamp`` is accepted and ignored)."""
+        return get_historical_features_ibis(
+            config=config, feature_views=feature_views, feature_refs=feature_refs, entity_df=entity_df,
+            registry=registry, project=project, full_feature_names=full_feature_names,
+            data_source_reader=read_available, data_source_writer=_write_data_source,
+            staging_location=config.offline_store.staging_location,
+            staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
+            filter_by_created_timestamp=True)
+
+    @staticmethod
+    def pull_all_from_table_or_query(config: RepoConfig, data_source: DataSource, join_key_columns: List[str],
+                                     feature_name_columns: List[str], timestamp_field: str,
+                                     created_timestamp_column: Optional[str] = None,
+                                     start_date: Optional[datetime] = None,
+                                     end_date: Optional[datetime] = None) -> RetrievalJob:
+        """What materialization writes: see the module docstring, point 3."""
+        table = _table(pick_sql(data_source, join_key_columns, feature_name_columns, start_date, end_date))
+        return IbisRetrievalJob(table=table, on_demand_feature_views=[], full_feature_names=False, metadata=None,
+                                data_source_writer=_write_data_source,
+                                staging_location=config.offline_store.staging_location,
+                                staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
+                                repo_path=str(config.repo_path))
+
+    @staticmethod
+    def pull_latest_from_table_or_query(config: RepoConfig, data_source: DataSource, join_key_columns: List[str],
+                                        feature_name_columns: List[str], timestamp_field: str,
+                                        created_timestamp_column: Optional[str], start_date: datetime,
+                                        end_date: datetime) -> RetrievalJob:
+        return SkewlessOfflineStore.pull_all_from_table_or_query(
+            config, data_source, join_key_columns, feature_name_columns, timestamp_field,
+            created_timestamp_column, start_date, end_date)

@@ -1,0 +1,208 @@
+"""Serving: the features of some keys at an instant, as training would have seen them then.
+
+:class:`FeatureServer` answers one question, ``get(keys, features, as_of)``, from two sources
+merged into one response:
+
+- views with ``serve: store`` (the default) from the Feast online store that
+  ``feature_store.yaml`` configures (SQLite or Redis), through the provider's ``online_read``;
+  a value older than the view's ttl at ``as_of`` is NULL (stock Feast returns it as present);
+- views with ``serve: sql`` (fresh features) by running their rendered online SQL
+  (``target/online_sql/<dialect>/<view>.sql``) with bound parameters on the live event store
+  (:mod:`skewless.event_store`: the dbt DuckDB file, or PostgreSQL).
+
+The online store holds the latest materialized values; ``as_of`` (default: now, UTC) is the
+instant the ttl and the fresh SQL are evaluated at. A key with no value gets NULLs; a feature
+the project does not define is an :class:`UnknownFeature` error naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Sequence
+
+from skewless.event_store import EventStore, open_event_store
+from skewless.manifest import FeatureViewSpec, ProjectSpec, load_project
+from skewless.online_sql import OnlineQuery, load_online_sql
+from skewless.project import Project
+
+
+class UnknownFeature(LookupError):
+    """A requested feature, view or feature service the project does not define."""
+
+
+class BadRequest(ValueError):
+    """Keys that do not fit the requested views (missing join key, wrong type)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def naive_utc(ts: datetime | None) -> datetime | None:
+    if ts is not None and ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return ts
+
+
+_KEY_FIELDS = {"Int64": ("int64_val", int), "Int32": ("int32_val", int), "String": ("string_val", str)}
+
+
+@dataclass(frozen=True)
+class Requested:
+    """One requested feature: its view and name."""
+
+    view: FeatureViewSpec
+    feature: str
+
+
+class FeatureServer:
+    """Features for keys from the online store and the fresh online SQL, merged."""
+
+    def __init__(self, project: Project, store=None, events: EventStore | None = None,
+                 clock: Callable[[], datetime] = utc_now, spec: ProjectSpec | None = None):
+        self.project = project
+        self.spec = spec or load_project(project.root)
+        self.store = store if store is not None else project.feature_store()
+        self.clock = clock
+        self.fresh = [v for v in self.spec.feature_views.values() if v.fresh]
+        self._events = events
+        self._queries: dict[str, OnlineQuery] | None = None
+        self._provider = self.store._get_provider()
+        self._tables = {v.name: self.store.get_feature_view(v.name)
+                        for v in self.spec.feature_views.values() if not v.fresh}
+        self._by_name: dict[str, list[FeatureViewSpec]] = {}
+        for view in self.spec.feature_views.values():
+            for f in view.features:
+                self._by_name.setdefault(f.name, []).append(view)
+
+    # -- what was asked ---------------------------------------------------------------------------
+    def resolve(self, features: Iterable[str] | str | None = None) -> list[Requested]:
+        """``features``: a feature service name, or names ``view:feature`` / ``feature`` (when
+        only one view has it); None: every feature of every view."""
+        if features is None:
+            return [Requested(v, f.name) for v in self.spec.feature_views.values() for f in v.features]
+        if isinstance(features, str):
+            service = self.spec.feature_services.get(features)
+            if service is None:
+                raise UnknownFeature(f"no feature service '{features}' (known: "
+                                     f"{', '.join(self.spec.feature_services) or 'none'})")
+            return [Requested(self.spec.feature_views[v], f.name)
+                    for v in service.views for f in self.spec.feature_views[v].features]
+        out = []
+        for name in features:
+            out.append(self._one(name))
+        names = [r.feature for r in out]
+        if len(set(names)) != len(names):
+            raise BadRequest(f"features requested twice or from two views under one name: {names}")
+        return out
+
+    def _one(self, name: str) -> Requested:
+        view_name, _, feature = name.rpartition(":")
+        if view_name:
+            view = self.spec.feature_views.get(view_name)
+            if view is None or feature not in {f.name for f in view.features}:
+                raise UnknownFeature(f"unknown feature '{name}': "
+                                     + (f"view '{view_name}' has {', '.join(f.name for f in view.features)}"
+                                        if view else f"no feature view '{view_name}'"))
+            return Requested(view, feature)
+        views = self._by_name.get(feature, [])
+        if not views:
+            raise UnknownFeature(f"unknown feature '{feature}' (known: {', '.join(sorted(self._by_name))})")
+        if len(views) > 1:
+            raise UnknownFeature(f"feature '{feature}' is in views {', '.join(v.name for v in views)}: "
+                                 f"ask for '<view>:{feature}'")
+        return Requested(views[0], feature)
+
+    # -- answering ------------------------------------------------------------------------------
+    def get(self, keys: dict[str, Sequence] | Sequence, features: Iterable[str] | str | None = None,
+            as_of: datetime | None = None) -> dict[str, list]:
+        """Columns ``{join key: [...], feature: [...]}``, one row per requested key, in order."""
+        requested = self.resolve(features)
+        as_of = naive_utc(as_of) or self.clock()
+        views: dict[str, list[str]] = {}
+        for r in requested:
+            views.setdefault(r.view.name, []).append(r.feature)
+        key_columns = self._keys(keys, [self.spec.feature_views[v] for v in views])
+        n = len(next(iter(key_columns.values()))) if key_columns else 0
+        out: dict[str, list] = dict(key_columns)
+        for name, names in views.items():
+            view = self.spec.feature_views[name]
+            rows = [tuple(key_columns[k][i] for k in view.join_keys) for i in range(n)]
+            values = self._fresh(view, rows, as_of) if view.fresh else self._stored(view, rows, names, as_of)
+            for feature in names:
+                out[feature] = [v.get(feature) if v else None for v in values]
+        return out
+
+    def _keys(self, keys, views: list[FeatureViewSpec]) -> dict[str, list]:
+        needed = list(dict.fromkeys(k for v in views for k in v.join_keys))
+        if not isinstance(keys, dict):
+            if len(needed) != 1:
+                raise BadRequest(f"these views are keyed by {needed}: pass keys as {{name: [values]}}")
+            keys = {needed[0]: keys}
+        missing = [k for k in needed if k not in keys]
+        if missing:
+            raise BadRequest(f"missing join key {missing[0]} (the requested views are keyed by {needed})")
+        lengths = {len(keys[k]) for k in needed}
+        if len(lengths) > 1:
+            raise BadRequest(f"join key lists differ in length: {({k: len(keys[k]) for k in needed})}")
+        types = {e.join_key: e.data_type for v in views for e in v.entities}
+        out = {}
+        for k in needed:
+            cast = _KEY_FIELDS[_feast_type(types[k])][1]
+            try:
+                out[k] = [None if x is None else cast(x) for x in keys[k]]
+            except (TypeError, ValueError):
+                raise BadRequest(f"join key {k} is {types[k]}; got {list(keys[k])[:5]!r}") from None
+            if cast is int and any(isinstance(x, bool) or (isinstance(x, float) and x != int(x)) for x in keys[k]):
+                raise BadRequest(f"join key {k} is {types[k]}; got {list(keys[k])[:5]!r}")
+        return out
+
+    def _stored(self, view: FeatureViewSpec, rows: list[tuple], names: list[str], as_of: datetime) -> list[dict | None]:
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+        from feast.type_map import feast_value_type_to_python_type
+
+        fields = [_KEY_FIELDS[_feast_type(e.data_type)][0] for e in view.entities]
+        entity_keys = [EntityKey(join_keys=view.join_keys,
+                                 entity_values=[Value(**{f: x}) for f, x in zip(fields, row)])
+                       for row in rows if None not in row]
+        results = iter(self._provider.online_read(self.store.config, self._tables[view.name], entity_keys, names)
+                       if entity_keys else [])
+        oldest = as_of - view.ttl if view.ttl else None
+        out: list[dict | None] = []
+        for row in rows:
+            if None in row:
+                out.append(None)
+                continue
+            ts, values = next(results)
+            ts = naive_utc(ts)
+            if values is None or (oldest is not None and ts is not None and ts < oldest):
+                out.append(None)  # no value, or expired at as_of
+                continue
+            out.append({name: feast_value_type_to_python_type(values[name]) if name in values else None
+                        for name in names})
+        return out
+
+    def _fresh(self, view: FeatureViewSpec, rows: list[tuple], as_of: datetime) -> list[dict | None]:
+        if self._queries is None:
+            self._queries = load_online_sql(self.project, self.spec, views=[v.name for v in self.fresh])
+        if self._events is None:
+            self._events = open_event_store(self.project)
+        wanted = list(dict.fromkeys(r for r in rows if None not in r))  # distinct key tuples
+        if not wanted:
+            return [None] * len(rows)
+        params = {"as_of": as_of, **{k: [r[i] for r in wanted] for i, k in enumerate(view.join_keys)}}
+        found = {tuple(r[k] for k in view.join_keys): r
+                 for r in self._events.query(self._queries[view.name], params)}
+        return [found.get(r) for r in rows]
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
+
+
+def _feast_type(data_type: str) -> str:
+    from skewless.manifest import FEAST_TYPES
+
+    return FEAST_TYPES[data_type]
