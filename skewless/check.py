@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import sqlglot
@@ -112,6 +113,11 @@ class Compiled:
             raise UsageError(f"{project.manifest} is not valid JSON: {exc}") from None
         return cls(project, manifest, compiled_models(paths["portable"]), compiled_models(paths["online"]))
 
+    @cached_property
+    def lineage(self) -> Lineage:
+        """One lineage for the whole check: every upstream model is traced once."""
+        return Lineage(self.portable, self.schema(), ())
+
     def nodes(self) -> list[dict]:
         return [n for n in self.manifest["nodes"].values() if n.get("resource_type") in ("model", "seed")]
 
@@ -151,7 +157,7 @@ def _summary(sig: Signature) -> str:
 
 def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str, dialect: str = "duckdb",
                  features: list[str] | None = None) -> list[FeatureResult]:
-    lineage = Lineage(compiled.portable, compiled.schema(), tuple(view.join_keys))
+    lineage = compiled.lineage.for_keys(tuple(view.join_keys))
     names = features or [f.name for f in view.features]
     offline = _trace(lineage, offline_point_sql(view, compiled), "duckdb")
     online = _trace(lineage, online_sql, dialect)
@@ -198,13 +204,12 @@ def lint(compiled: Compiled, spec) -> list[Leak]:
     labels = set(compiled.meta("label"))
     leaks: list[Leak] = []
     models = {n["name"]: n for n in compiled.nodes() if n.get("resource_type") == "model"}
+    lineage = compiled.lineage  # the portable compiles bind no parameters: no join keys needed
     for name, node in sorted(models.items()):
         if "staging" in node.get("fqn", []) or name not in compiled.portable:
             continue
         sql = compiled.portable[name]
         leaks += wall_clock(name, sql) + following_frames(name, sql) + unbounded_joins(name, sql, event_tables)
-        keys = tuple(spec.feature_views[name].join_keys) if name in spec.feature_views else ()
-        lineage = Lineage(compiled.portable, compiled.schema(), keys)
         try:
             columns = lineage.trace_each(sql)
         except Undecidable:

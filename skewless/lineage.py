@@ -19,6 +19,7 @@ Anything the tracer cannot follow raises :class:`Undecidable` with the reason.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 
@@ -127,6 +128,13 @@ class Lineage:
         self.keys = keys
         self._model_cache: dict[str, dict[str, Traced]] = {}
         self._memo: dict[tuple[int, str], tuple[Scope, Traced]] = {}
+        self._sql: dict[int, tuple[exp.Expression, str]] = {}  # id -> (node, its SQL): dedup keys
+
+    def for_keys(self, keys: tuple[str, ...]) -> "Lineage":
+        """The same lineage (sharing what it traced already) for a view keyed by ``keys``."""
+        other = copy.copy(self)
+        other.keys = tuple(keys)
+        return other
 
     # -- entry points -------------------------------------------------------------------
     def trace_query(self, sql: str, dialect: str = "duckdb") -> dict[str, Traced]:
@@ -150,6 +158,17 @@ class Lineage:
             self._model_cache[model] = {}  # guards against cycles
             self._model_cache[model] = self.trace_query(self.models[model])
         return self._model_cache[model]
+
+    def _unique(self, conditions: tuple) -> tuple:
+        """Conditions without repeats (equal SQL). The same condition objects come back at every
+        level of a trace, so each one's SQL is rendered once."""
+        seen: dict[str, tuple] = {}
+        for cond in conditions:
+            hit = self._sql.get(id(cond[0]))
+            if hit is None or hit[0] is not cond[0]:
+                hit = self._sql[id(cond[0])] = (cond[0], cond[0].sql())
+            seen.setdefault(hit[1], cond)
+        return tuple(seen.values())
 
     # -- scopes -----------------------------------------------------------------------------
     def _scope(self, sql: str, dialect: str) -> Scope:
@@ -195,7 +214,7 @@ class Lineage:
             return Traced(as_of(grid))
         traced = self._trace_expr(scope, projection.unalias() if isinstance(projection, exp.Alias) else projection)
         used = {c.table for c in projection.find_all(exp.Column)}
-        return Traced(traced.expr, _unique(traced.conditions + self._scope_conditions(scope, used)), traced.shown)
+        return Traced(traced.expr, self._unique(traced.conditions + self._scope_conditions(scope, used)), traced.shown)
 
     def _scope_conditions(self, scope: Scope, used: set[str]) -> tuple[tuple[exp.Expression, exp.Expression], ...]:
         """The conditions rows of ``scope`` pass; a LEFT JOIN's ON counts only for columns
@@ -217,7 +236,7 @@ class Lineage:
                 traced = self._trace_expr(scope, conjunct)
                 out.extend(traced.conditions)
                 out.append((traced.expr, traced.display))
-        return _unique(tuple(out))
+        return self._unique(tuple(out))
 
     def _trace_expr(self, scope: Scope, node: exp.Expression) -> Traced:
         deep, shown = node.copy(), node.copy()
@@ -338,13 +357,6 @@ def _only_request_tables(select: exp.Expression, scope: Scope) -> bool:
 def _selects(scope: Scope) -> list[exp.Expression]:
     node = scope.expression
     return node.selects if isinstance(node, exp.Select) else []
-
-
-def _unique(conditions: tuple) -> tuple:
-    seen: dict[str, tuple] = {}
-    for cond in conditions:
-        seen.setdefault(cond[0].sql(), cond)
-    return tuple(seen.values())
 
 
 def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
