@@ -65,8 +65,8 @@ def definition_hashes(project: Project, spec: ProjectSpec, views: Sequence[str])
             depends = item.get("depends_on", {})
             todo += depends.get("nodes", []) + depends.get("macros", [])
             if item.get("resource_type") == "macro":  # adapter.dispatch targets are not in depends_on
-                package, name = uid.rsplit(".", 1)[0], item["name"]
-                todo += [m for m in macros if m.startswith(package + ".") and m.endswith("__" + name)]
+                package = uid.rsplit(".", 1)[0]
+                todo += [m for m in macros if m.startswith(package + ".") and m.endswith("__" + item["name"])]
         declaration = {
             "keys": [(e.name, e.join_key, e.data_type) for e in view.entities],
             "timestamp": view.timestamp, "created": view.created, "serve": view.serve,

@@ -167,8 +167,9 @@ class FeatureServer:
         entity_keys = [EntityKey(join_keys=view.join_keys,
                                  entity_values=[Value(**{f: x}) for f, x in zip(fields, row)])
                        for row in rows if None not in row]
-        results = iter(self._provider.online_read(self.store.config, self._tables[view.name], entity_keys, names)
-                       if entity_keys else [])
+        # a copy: Feast's Redis read appends its timestamp field to the list it is given
+        results = iter(self._provider.online_read(self.store.config, self._tables[view.name], entity_keys,
+                                                  list(names)) if entity_keys else [])
         oldest = as_of - view.ttl if view.ttl else None
         out: list[dict | None] = []
         for row in rows:

@@ -66,7 +66,8 @@ def online_state(store: FeatureStore, spec: ProjectSpec, keys: list[int]) -> dic
         table = store.get_feature_view(view.name)
         entity_keys = [EntityKey(join_keys=view.join_keys, entity_values=[Value(int64_val=k)]) for k in keys]
         for key, (ts, values) in zip(keys, provider.online_read(store.config, table, entity_keys)):
-            if values is not None:
+            # no value: SQLite says None; Redis says epoch with every value empty
+            if values is not None and any(v.WhichOneof("val") is not None for v in values.values()):
                 ts = ts.replace(tzinfo=None) if ts is not None and ts.tzinfo else ts
                 out[(view.name, key)] = (ts, {f: feast_value_type_to_python_type(v) for f, v in values.items()})
     return out

@@ -36,7 +36,7 @@ def postgres_events(built, tmp_path_factory):
                "SKEWLESS_PG_USER": pg.user}
         target = tmp_path_factory.mktemp("pg-target")  # keep the built project's target/ as it is
         dbt = str(Path(sys.executable).parent / "dbt")
-        for args in (["seed"], ["build", "--select", "staging"]):
+        for args in (["seed"], ["build", "--select", "staging", "--indirect-selection", "cautious"]):
             proc = subprocess.run([dbt, *args, "--target-path", str(target)], cwd=built.root, env=env,
                                   capture_output=True, text=True)
             assert proc.returncode == 0, proc.stdout[-3000:]
