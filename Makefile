@@ -28,4 +28,4 @@ seeds: $(STAMP)
 	$(BIN)/skewless generate --out seeds --format csv
 
 clean:
-	rm -rf target data/skewless.duckdb data/feast data/features/*.parquet logs
+	rm -rf target data/skewless.duckdb data/feast data/features/*.parquet data/models logs

@@ -79,6 +79,14 @@ def definition_hashes(project: Project, spec: ProjectSpec, views: Sequence[str])
     return out
 
 
+def service_features(spec: ProjectSpec, service: str) -> list[tuple[str, str, str]]:
+    """(view, feature, dbt data_type) of every feature of ``service``, in the service's order."""
+    if service not in spec.feature_services:
+        raise BundleError(f"no feature service '{service}' (known: {', '.join(spec.feature_services)})")
+    return [(v, f.name, f.data_type) for v in spec.feature_services[service].views
+            for f in spec.feature_views[v].features]
+
+
 @dataclass
 class ModelBundle:
     """A fitted pipeline and the feature service it was trained on."""
@@ -100,10 +108,8 @@ class ModelBundle:
     def for_service(cls, pipeline, project: Project, service: str, spec: ProjectSpec | None = None,
                     feast_project: str = "skewless", **extra) -> "ModelBundle":
         spec = spec or load_project(project.root)
-        if service not in spec.feature_services:
-            raise BundleError(f"no feature service '{service}' (known: {', '.join(spec.feature_services)})")
-        views = spec.feature_services[service].views
-        features = [(v, f.name, f.data_type) for v in views for f in spec.feature_views[v].features]
+        features = service_features(spec, service)
+        views = list(dict.fromkeys(v for v, _, _ in features))
         return cls(pipeline, service, feast_project, features, definition_hashes(project, spec, views), **extra)
 
     def save(self, path: Path) -> Path:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from skewless.lineage import AS_OF, Lineage, Traced, Undecidable
+from skewless.lineage import AS_OF, Traced
 from skewless.signature import _conjuncts
 
 
@@ -134,13 +134,6 @@ def truncated_timestamp(view: str, column: str, traced: Traced) -> list[Leak]:
                  f"the timestamp '{column}' of feature view '{view}' is {node.sql()[:100]}: the start "
                  "of a period, so a value aggregated over the period is served from its start; "
                  "stamp it at the end of the period")]
-
-
-def traced_columns(lineage: Lineage, model: str) -> dict[str, Traced]:
-    try:
-        return lineage.trace_model(model)
-    except Undecidable:
-        return {}
 
 
 def _context(node: exp.Expression) -> str:

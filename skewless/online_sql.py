@@ -103,7 +103,7 @@ def point_query(view: FeatureViewSpec, model_sql: str) -> str:
                 f"_sk_value as (select * from _sk_view)\n"
                 f"select {out}\nfrom _sk_request left join _sk_value on {on}")
     order = f"_sk_view.{view.timestamp} desc" + (f", _sk_view.{view.created} desc" if view.created else "")
-    where = [f"exists (select 1 from _sk_request where "
+    where = ["exists (select 1 from _sk_request where "
              + " and ".join(f"_sk_request.{k} = _sk_view.{k}" for k in keys) + ")",
              f"_sk_view.{view.timestamp} <= {as_of}",
              availability_predicate(view, "_sk_view", as_of)]

@@ -81,19 +81,18 @@ class FeatureServer:
         """``features``: a feature service name, or names ``view:feature`` / ``feature`` (when
         only one view has it); None: every feature of every view."""
         if features is None:
-            return [Requested(v, f.name) for v in self.spec.feature_views.values() for f in v.features]
-        if isinstance(features, str):
+            out = [Requested(v, f.name) for v in self.spec.feature_views.values() for f in v.features]
+        elif isinstance(features, str):
             service = self.spec.feature_services.get(features)
             if service is None:
                 raise UnknownFeature(f"no feature service '{features}' (known: "
                                      f"{', '.join(self.spec.feature_services) or 'none'})")
-            return [Requested(self.spec.feature_views[v], f.name)
-                    for v in service.views for f in self.spec.feature_views[v].features]
-        out = []
-        for name in features:
-            out.append(self._one(name))
+            out = [Requested(self.spec.feature_views[v], f.name)
+                   for v in service.views for f in self.spec.feature_views[v].features]
+        else:
+            out = [self._one(name) for name in features]
         names = [r.feature for r in out]
-        if len(set(names)) != len(names):
+        if len(set(names)) != len(names):  # the response is keyed by feature name
             raise BadRequest(f"features requested twice or from two views under one name: {names}")
         return out
 

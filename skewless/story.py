@@ -23,8 +23,8 @@ compared with Feast historical retrieval at the same instants.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 
 import pandas as pd
@@ -45,7 +45,6 @@ STORY_VARS = json.dumps({"skewless_story": True})
 KEY, TS, LABEL = "lead_id", "scored_at", "converted_within_14d"
 VALIDATION_START = datetime(2026, 4, 1)
 PRODUCTION_START = datetime(2026, 5, 20)
-TICK = timedelta(hours=1)
 
 # What the leaky model's backend computes in production: the emails sent up to now.
 EMAILS_SO_FAR = f"select count(*) from stg_crm__emails where {KEY} = $key and sent_at <= $as_of"
@@ -135,7 +134,3 @@ def _replay(project: Project, store, spec: ProjectSpec, bundle: ModelBundle,
                              LEAKY_FEATURE: so_far})
     server.close()
     return pd.DataFrame(rows), ticks
-
-
-def result_json(result: StoryResult) -> str:
-    return json.dumps(asdict(result), indent=2)

@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from skewless.bundle import TEXT_TYPES, ModelBundle, feature_frame
+from skewless.bundle import TEXT_TYPES, ModelBundle, feature_frame, service_features
 from skewless.manifest import ProjectSpec
 from skewless.project import Project
 from skewless.training import feast_training_set
@@ -72,6 +72,5 @@ def train_bundle(project: Project, store, spec: ProjectSpec, service: str, spine
     """Fit a bundle for ``service`` on the spine's rows fetched by Feast historical retrieval;
     the bundle and the training rows."""
     rows = feast_training_set(store, spec, service, spine, spine_ts)
-    empty = ModelBundle.for_service(None, project, service, spec)
-    bundle = ModelBundle.for_service(fit(empty.features, rows, label), project, service, spec)
-    return bundle, rows
+    pipeline = fit(service_features(spec, service), rows, label)
+    return ModelBundle.for_service(pipeline, project, service, spec), rows

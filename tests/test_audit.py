@@ -13,7 +13,6 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from skewless.audit import same, sample_keys
