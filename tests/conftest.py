@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -111,3 +114,32 @@ def redis():
     """A real redis-server on 127.0.0.1 for the whole session (each store uses its own db)."""
     with redis_server() as server:
         yield server
+
+
+# -- the whole project built on PostgreSQL (the portability target) ----------------------------
+
+@dataclass(frozen=True)
+class PostgresBuild:
+    """The built project's seeds, models and data tests, built by dbt-postgres on a real server."""
+
+    dsn: str
+    manifest: Path
+
+
+@pytest.fixture(scope="session")
+def postgres_build(built: Project, tmp_path_factory):
+    """`dbt seed` + `dbt build` of every model and test of the project on a fresh PostgreSQL
+    (the `postgres` output of profiles.yml), into its own target folder; the same models as the
+    demo's DuckDB build (the story's leaky training set included)."""
+    from skewless.story import STORY_VARS
+
+    with postgres_server() as pg:
+        env = {**built.env(), "SKEWLESS_TARGET": "postgres", "SKEWLESS_PG_PORT": str(pg.port),
+               "SKEWLESS_PG_USER": pg.user}
+        target = tmp_path_factory.mktemp("pg-target")  # keep the built project's target/ as it is
+        dbt = str(Path(sys.executable).parent / "dbt")
+        for args in (["seed"], ["build", "--exclude", "resource_type:seed", "--vars", STORY_VARS]):
+            proc = subprocess.run([dbt, *args, "--target-path", str(target)], cwd=built.root, env=env,
+                                  capture_output=True, text=True)
+            assert proc.returncode == 0, f"dbt {args[0]} on PostgreSQL failed:\n{proc.stdout[-4000:]}"
+        yield PostgresBuild(dsn=pg.dsn(), manifest=target / "manifest.json")

@@ -19,7 +19,7 @@ from skewless.manifest import load_project
 VIEWS = {"lead_profile", "lead_activity", "lead_recent_activity"}
 
 CASES = {  # name -> (file, old, new, views that must be named; empty: still loads)
-    "age / 10 instead of age / 100": ("models/features/lead_profile.sql", "as double) / 100", "as double) / 10",
+    "age / 10 instead of age / 100": ("models/features/lead_profile.sql", "as double precision) / 100", "as double precision) / 10",
                                       {"lead_profile"}),
     "an upstream staging model": ("models/staging/stg_crm__web_visits.sql", "cast(pages as integer)",
                                   "cast(pages as integer) * 2", {"lead_activity", "lead_recent_activity"}),

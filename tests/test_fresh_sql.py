@@ -1,24 +1,21 @@
 """Fresh features (serve: sql) by the rendered online SQL, on DuckDB and on PostgreSQL.
 
-The staging models are built on a real PostgreSQL server (dbt-postgres, started by the tests)
-as the production-like live event store. At instants on the windows' boundaries (an event's own
-time, included; that time + the window, excluded) and in between, the PostgreSQL and DuckDB
-renderings return the same values, equal to Feast historical retrieval (the training path).
+The project is built on a real PostgreSQL server (dbt-postgres, started by the tests); its
+staging tables are the production-like live event store. At instants on the windows' boundaries
+(an event's own time, included; that time + the window, excluded) and in between, the
+PostgreSQL and DuckDB renderings return the same values, equal to Feast historical retrieval
+(the training path).
 """
 
 from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from servers import postgres_server
 from skewless.event_store import DuckDBEvents, PostgresEvents, open_event_store
 from skewless.manifest import load_project
 from skewless.online_sql import render
@@ -29,20 +26,11 @@ VIEW = "lead_recent_activity"
 
 
 @pytest.fixture(scope="module")
-def postgres_events(built, tmp_path_factory):
-    """The built project's seeds and staging models, built by dbt on a fresh PostgreSQL."""
-    with postgres_server() as pg:
-        env = {**built.env(), "SKEWLESS_TARGET": "postgres", "SKEWLESS_PG_PORT": str(pg.port),
-               "SKEWLESS_PG_USER": pg.user}
-        target = tmp_path_factory.mktemp("pg-target")  # keep the built project's target/ as it is
-        dbt = str(Path(sys.executable).parent / "dbt")
-        for args in (["seed"], ["build", "--select", "staging", "--indirect-selection", "cautious"]):
-            proc = subprocess.run([dbt, *args, "--target-path", str(target)], cwd=built.root, env=env,
-                                  capture_output=True, text=True)
-            assert proc.returncode == 0, proc.stdout[-3000:]
-        events = PostgresEvents(pg.dsn())
-        yield events
-        events.close()
+def postgres_events(postgres_build):
+    """The project built by dbt on a fresh PostgreSQL: its staging tables are the live event store."""
+    events = PostgresEvents(postgres_build.dsn)
+    yield events
+    events.close()
 
 
 @pytest.fixture(scope="module")
