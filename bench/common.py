@@ -1,9 +1,9 @@
 """Shared plumbing for the benchmarks: cached data, the bench dbt project, isolated workers.
 
 Every timed method runs in its own Python process (``python bench/<script>.py --worker NAME``)
-so peak RSS is per method and nothing warms anything else; the parent collects
-``{"seconds": s, "rss_mb": m}`` from each worker's last stdout line and checks the outputs
-(written to parquet after the clock stops) agree.
+so peak RSS is per method and nothing warms anything else, ``--repeat`` times (the median
+counts); the parent collects ``{"seconds": s, "rss_mb": m}`` from each worker's last stdout
+line and checks the outputs (written to parquet after the clock stops) agree.
 """
 
 from __future__ import annotations
@@ -45,13 +45,18 @@ def build_views(cache: Path, select: str) -> Path:
     return db
 
 
-def run_worker(script: Path, name: str, *args: str) -> dict:
-    """Run one timed method in a fresh process; return its measurements."""
-    proc = subprocess.run([sys.executable, str(script), "--worker", name, *args],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"worker {name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def run_worker(script: Path, name: str, *args: str, repeat: int = 1) -> dict:
+    """Run one timed method ``repeat`` times, each in a fresh process; the median run's seconds
+    and the largest peak RSS (a 2-core machine is noisy: one run can be off by 20%)."""
+    runs = []
+    for _ in range(repeat):
+        proc = subprocess.run([sys.executable, str(script), "--worker", name, *args],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"worker {name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    runs.sort(key=lambda r: r["seconds"])
+    return {**runs[len(runs) // 2], "rss_mb": max(r["rss_mb"] for r in runs)}
 
 
 class Clock:

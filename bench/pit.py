@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--spine", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per method; the median counts")
     parser.add_argument("--worker")
     parser.add_argument("--cache", type=Path)
     args = parser.parse_args()
@@ -171,7 +172,7 @@ def main() -> None:
     line("spine_rows", args.spine)
     results = {}
     for name in ("ours_ttl", "raw_asof", "ours_nottl", "feast_ttl", "feast_nottl"):
-        results[name] = run_worker(Path(__file__), name, "--cache", str(cache))
+        results[name] = run_worker(Path(__file__), name, "--cache", str(cache), repeat=args.repeat)
         line(f"{name}_seconds", results[name]["seconds"])
         line(f"{name}_peak_rss_mb", results[name]["rss_mb"])
     compare(cache)

@@ -80,12 +80,13 @@
   {{ return(names) }}
 {%- endmacro %}
 
-{#- DuckDB: per view, keep only the rows that can ever be picked (a row is dominated when a row
-    with a later event became available no later than it), ordered by available_at; among kept
-    rows available_at and (e, c) increase together, so one native ASOF JOIN on available_at picks
-    the greatest available (e, c). One window pass + one ASOF JOIN: no join back, no range join.
-    (A row's availability is monotone in its created timestamp, so versions of one event never
-    dominate each other except at equal availability, where the last (e, c) is kept.) -#}
+{#- DuckDB: per view, keep only the rows that can ever be picked, then one native ASOF JOIN on
+    available_at per view: no join back, no range join. (event, created) is packed into one
+    order-preserving HUGEINT; a row is kept when it is the greatest among the rows available
+    by its own available_at (a RANGE frame: rows available at the same instant share it), so
+    at most one row per instant is kept, and the kept row with the greatest available_at <= t
+    is the greatest (event, created) available at t: the contract's pick. Sorting by
+    available_at alone (not by available_at, event, created) is what makes this cheap. -#}
 {% macro duckdb__asof_join(spine, spine_columns, spine_ts, views, full_feature_names, timestamps) -%}
 with
 {%- for v in views %}
@@ -94,16 +95,17 @@ with
 {{ v['alias'] }}_kept as (
     select {{ keys }}, _sk_at, {{ v['timestamp'] }}, {{ created }} as _sk_created, {{ v['features'] | join(', ') }}
     from (
-        select *, max({{ v['timestamp'] }}) over _sk_w as _sk_latest_e, lead(_sk_at) over _sk_w as _sk_next_at
+        select *, max(_sk_order) over (partition by {{ keys }} order by _sk_at
+                                       range between unbounded preceding and current row) as _sk_best
         from (
-            select *, greatest({{ v['timestamp'] }}, {{ skewless._asof_available_at(v) }}) as _sk_at
+            select *, greatest({{ v['timestamp'] }}, {{ skewless._asof_available_at(v) }}) as _sk_at,
+                   (epoch_us(cast({{ v['timestamp'] }} as timestamp))::hugeint << 64)
+                   + (epoch_us(cast({{ created }} as timestamp))::hugeint + 9223372036854775808) as _sk_order
             from {{ v['relation'] }}
             where {{ v['timestamp'] }} is not null and {{ created }} is not null
         )
-        window _sk_w as (partition by {{ keys }} order by _sk_at, {{ v['timestamp'] }}, {{ created }}
-                         rows between unbounded preceding and current row)
     )
-    where {{ v['timestamp'] }} = _sk_latest_e and _sk_next_at is distinct from _sk_at
+    where _sk_order = _sk_best
 ){{ ',' if not loop.last }}
 {%- endfor %}
 select

@@ -26,10 +26,12 @@
                 'portable': force the portable rendering.
 
   A spine row with a NULL key or instant matches no events (counts 0, the rest NULL).
-  DuckDB: count/sum/avg from running totals read with ASOF JOINs at t and t - w; min/max/
-  count_distinct from RANGE window frames over spine points merged into the event stream;
-  last from one ASOF JOIN. No spine x events range join. Portable: a range join of distinct
-  spine points to events with conditional aggregates.
+  DuckDB: count/sum/avg from running totals (the total at t minus the total at t - w, read with
+  one ASOF JOIN for every point and window); min/max/count_distinct from RANGE frames over the
+  spine points merged into the event stream; last from one ASOF JOIN.
+  No spine x events range join. Running totals are exact for integers and decimals; for
+  floating-point expressions a windowed sum or avg is within rounding of the running total.
+  Portable: a range join of distinct spine points to events with conditional aggregates.
 -#}
 {% macro window_aggregates(spine, keys, spine_ts, events, event_ts, aggregates, windows, where=none, rendering=none) -%}
   {%- set fns = ['count', 'sum', 'avg', 'min', 'max', 'count_distinct', 'last'] -%}
@@ -70,105 +72,130 @@ left join _sk_point_aggs as _sk_pa
     on {% for k in keys %}_sk_pa.{{ k }} = _sk_spine.{{ k }} and {% endfor %}_sk_pa._sk_t = _sk_spine.{{ spine_ts }}
 {%- endmacro %}
 
+{#- DuckDB: count, sum and avg read running totals of each distinct expression (one window
+    pass over the events) at every point's instant and every window's start with one ASOF
+    JOIN; min, max and count_distinct are RANGE frames over the points merged into the event
+    stream; last is one ASOF JOIN. -#}
 {% macro duckdb__window_aggregates(spine, keys, spine_ts, events, event_ts, aggregates, windows, where) -%}
 {%- set k = keys | join(', ') -%}
 {%- set inv = aggregates | selectattr('fn', 'in', ['count', 'sum', 'avg']) | list -%}
 {%- set ranged = aggregates | selectattr('fn', 'in', ['min', 'max', 'count_distinct']) | list -%}
 {%- set last = aggregates | selectattr('fn', 'equalto', 'last') | list -%}
-with _sk_points as (
-    select distinct {{ k }}, {{ spine_ts }} as _sk_t from {{ spine }}
-    where {% for key in keys %}{{ key }} is not null and {% endfor %}{{ spine_ts }} is not null
+{#- each distinct expression is one column _sk_x<i>; a count without expr counts rows ('one') -#}
+{%- set exprs = [] -%}
+{%- for agg in aggregates if agg.get('expr') and agg['expr'] not in exprs %}{% do exprs.append(agg['expr']) %}{% endfor -%}
+{%- set col = {} -%}
+{%- for agg in aggregates %}{% do col.update({agg['name']: 'x' ~ exprs.index(agg['expr']) if agg.get('expr') else 'one'}) %}{% endfor -%}
+{#- the running totals the count/sum/avg aggregates read, each once: _sk_n_<col> (rows with a
+    non-NULL value), _sk_s_<col> (their sum; a window with none sums to 0 like an empty one) -#}
+{%- set totals = [] -%}
+{%- for agg in inv %}{% for part in {'count': ['n'], 'sum': ['s'], 'avg': ['s', 'n']}[agg['fn']] %}
+  {%- if '_sk_' ~ part ~ '_' ~ col[agg['name']] not in totals %}{% do totals.append('_sk_' ~ part ~ '_' ~ col[agg['name']]) %}{% endif %}
+{%- endfor %}{% endfor -%}
+{#- every spine row, numbered once (materialized: each part joins back on _sk_p) -#}
+with _sk_spine as materialized (
+    select *, {{ spine_ts }} as _sk_t, row_number() over () as _sk_p from {{ spine }}
+),
+{#- the rows that can match events: a NULL key or instant matches none -#}
+_sk_points as (
+    select {{ k }}, _sk_t, _sk_p from _sk_spine
+    where {% for key in keys %}{{ key }} is not null and {% endfor %}_sk_t is not null
 ),
 _sk_ev as (
     select {{ k }}, {{ event_ts }} as _sk_ts
-    {%- for agg in aggregates if agg.get('expr') %}, {{ agg['expr'] }} as _sk_x_{{ agg['name'] }}{% endfor %}
+    {%- for expr in exprs %}, {{ expr }} as _sk_x{{ loop.index0 }}{% endfor %}
     from {{ events }}
     where {{ event_ts }} is not null{% if where %} and ({{ where }}){% endif %}
 ),
 {%- if inv %}
-_sk_running as (
+{#- running totals per event, on the last row of each timestamp (its total counts every event
+    at that instant); count(*) is the row number -#}
+_sk_cum as (
     select {{ k }}, _sk_ts
-    {%- for agg in inv %}
-        {%- for part in (['n'] if agg['fn'] == 'count' else ['s', 'n']) %},
-        sum(_sk_{{ part }}_{{ agg['name'] }}) over (partition by {{ k }} order by _sk_ts rows between unbounded preceding and current row) as _sk_{{ part }}_{{ agg['name'] }}
-        {%- endfor %}
+    {%- for total in totals %},
+        {{ 'row_number()' if total == '_sk_n_one' else ('sum' if total.startswith('_sk_s_') else 'count') ~ '(_sk_' ~ total[6:] ~ ')' }} over _sk_running as {{ total }}
     {%- endfor %}
-    from (
-        select {{ k }}, _sk_ts
-        {%- for agg in inv %}
-            {%- if agg['fn'] == 'count' %}, {% if agg.get('expr') %}count(_sk_x_{{ agg['name'] }}){% else %}count(*){% endif %} as _sk_n_{{ agg['name'] }}
-            {%- else %}, sum(_sk_x_{{ agg['name'] }}) as _sk_s_{{ agg['name'] }}, count(_sk_x_{{ agg['name'] }}) as _sk_n_{{ agg['name'] }}
-            {%- endif %}
-        {%- endfor %}
-        from _sk_ev group by all
-    )
+    from _sk_ev
+    window _sk_running as (partition by {{ k }} order by _sk_ts rows between unbounded preceding and current row)
+    qualify lead(_sk_ts) over _sk_running is distinct from _sk_ts
 ),
-_sk_inv as (
-    select _sk_p.*
-    {%- for label, duration in windows.items() %}{% for agg in inv %}
-        {%- set n = 'coalesce(_sk_now._sk_n_' ~ agg['name'] ~ ', 0) - coalesce(_sk_w_' ~ label ~ '._sk_n_' ~ agg['name'] ~ ', 0)' %}
-        {%- set s = 'coalesce(_sk_now._sk_s_' ~ agg['name'] ~ ', 0) - coalesce(_sk_w_' ~ label ~ '._sk_s_' ~ agg['name'] ~ ', 0)' %},
-        {% if agg['fn'] == 'count' %}{{ n }}{% elif agg['fn'] == 'sum' %}case when {{ n }} > 0 then {{ s }} end{% else %}case when {{ n }} > 0 then cast({{ s }} as double precision) / ({{ n }}) end{% endif %} as {{ agg['name'] }}_{{ label }}
+{#- the totals at every point's instant (role 0) and at each window's start (role i), read
+    with one ASOF JOIN and pivoted back to one row per point (_sk_p) -#}
+_sk_totals as (
+    select _sk_pr._sk_p
+    {%- for role in range(windows | length + 1) %}{% for total in totals %},
+        max(_sk_c.{{ total }}) filter (where _sk_pr._sk_role = {{ role }}) as {{ total }}_{{ role }}
     {%- endfor %}{% endfor %}
-    from _sk_points as _sk_p
-    asof left join _sk_running as _sk_now
-        on {% for key in keys %}_sk_now.{{ key }} = _sk_p.{{ key }} and {% endfor %}_sk_now._sk_ts <= _sk_p._sk_t
+    from (
+        select {{ k }}, _sk_p, _sk_t as _sk_at, 0 as _sk_role from _sk_points
     {%- for label, duration in windows.items() %}
-    asof left join _sk_running as _sk_w_{{ label }}
-        on {% for key in keys %}_sk_w_{{ label }}.{{ key }} = _sk_p.{{ key }} and {% endfor -%}
-           _sk_w_{{ label }}._sk_ts <= _sk_p._sk_t - {{ skewless.interval_literal(duration, 'window ' ~ label) }}
+        union all
+        select {{ k }}, _sk_p, _sk_t - {{ skewless.interval_literal(duration, 'window ' ~ label) }}, {{ loop.index }} from _sk_points
     {%- endfor %}
+    ) as _sk_pr
+    asof left join _sk_cum as _sk_c
+        on {% for key in keys %}_sk_c.{{ key }} = _sk_pr.{{ key }} and {% endfor %}_sk_c._sk_ts <= _sk_pr._sk_at
+    group by _sk_pr._sk_p
 ),
 {%- endif %}
 {%- if ranged %}
+{#- RANGE frames over the points merged into the event stream, read at the point rows -#}
 _sk_ranged as (
-    select {{ k }}, _sk_ts as _sk_t
+    select _sk_p
     {%- for label, duration in windows.items() %}{% for agg in ranged %},
-        {% if agg['fn'] == 'count_distinct' %}count(distinct {% else %}{{ agg['fn'] }}({% endif %}_sk_x_{{ agg['name'] }}) over (
+        {% if agg['fn'] == 'count_distinct' %}count(distinct {% else %}{{ agg['fn'] }}({% endif %}_sk_{{ col[agg['name']] }}) over (
             partition by {{ k }} order by _sk_ts
             range between ({{ skewless.interval_literal(duration, 'window ' ~ label) }} - interval '1 microsecond') preceding and current row)
             as {{ agg['name'] }}_{{ label }}
     {%- endfor %}{% endfor %}
     from (
-        select {{ k }}, _sk_t as _sk_ts, true as _sk_is_point
-            {%- for agg in ranged %}, null as _sk_x_{{ agg['name'] }}{% endfor %}
-        from _sk_points
+        select *, false as _sk_point from _sk_ev
         union all by name
-        select {{ k }}, _sk_ts, false as _sk_is_point
-            {%- for agg in ranged %}, _sk_x_{{ agg['name'] }}{% endfor %}
-        from _sk_ev
+        select {{ k }}, _sk_t as _sk_ts, _sk_p, true as _sk_point from _sk_points
     )
-    qualify _sk_is_point
+    qualify _sk_point
 ),
 {%- endif %}
 {%- if last %}
 _sk_last as (
-    select _sk_p.{{ keys | join(', _sk_p.') }}, _sk_p._sk_t
+    select _sk_pt._sk_p
     {%- for label, duration in windows.items() %}{% for agg in last %},
-        case when _sk_l_{{ agg['name'] }}._sk_ts > _sk_p._sk_t - {{ skewless.interval_literal(duration, 'window ' ~ label) }}
+        case when _sk_l_{{ agg['name'] }}._sk_ts > _sk_pt._sk_t - {{ skewless.interval_literal(duration, 'window ' ~ label) }}
              then _sk_l_{{ agg['name'] }}._sk_x end as {{ agg['name'] }}_{{ label }}
     {%- endfor %}{% endfor %}
-    from _sk_points as _sk_p
+    from _sk_points as _sk_pt
     {%- for agg in last %}
     asof left join (
-        select {{ k }}, _sk_ts, max(_sk_x_{{ agg['name'] }}) as _sk_x
-        from _sk_ev where _sk_x_{{ agg['name'] }} is not null group by all
+        select {{ k }}, _sk_ts, max(_sk_{{ col[agg['name']] }}) as _sk_x
+        from _sk_ev where _sk_{{ col[agg['name']] }} is not null group by all
     ) as _sk_l_{{ agg['name'] }}
-        on {% for key in keys %}_sk_l_{{ agg['name'] }}.{{ key }} = _sk_p.{{ key }} and {% endfor %}_sk_l_{{ agg['name'] }}._sk_ts <= _sk_p._sk_t
+        on {% for key in keys %}_sk_l_{{ agg['name'] }}.{{ key }} = _sk_pt.{{ key }} and {% endfor %}_sk_l_{{ agg['name'] }}._sk_ts <= _sk_pt._sk_t
     {%- endfor %}
 ),
 {%- endif %}
 _sk_point_aggs as (
-    select _sk_points.*
-    {%- for label in windows %}{% for agg in aggregates %},
-        {% if agg in inv %}_sk_inv{% elif agg in ranged %}_sk_ranged{% else %}_sk_last{% endif %}.{{ agg['name'] }}_{{ label }}
+    select _sk_p
+    {%- for label in windows %}{% set role = loop.index %}{% for agg in aggregates %},
+        {%- set c = col[agg['name']] %}
+        {%- set n = 'coalesce(_sk_totals._sk_n_' ~ c ~ '_0, 0) - coalesce(_sk_totals._sk_n_' ~ c ~ '_' ~ role ~ ', 0)' %}
+        {%- set s = 'coalesce(_sk_totals._sk_s_' ~ c ~ '_0, 0) - coalesce(_sk_totals._sk_s_' ~ c ~ '_' ~ role ~ ', 0)' %}
+        {% if agg['fn'] == 'count' %}{{ n }}
+        {%- elif agg['fn'] == 'sum' %}{{ s }}
+        {%- elif agg['fn'] == 'avg' %}case when {{ n }} > 0 then cast({{ s }} as double precision) / ({{ n }}) end
+        {%- elif agg in ranged %}_sk_ranged.{{ agg['name'] }}_{{ label }}
+        {%- else %}_sk_last.{{ agg['name'] }}_{{ label }}{% endif %} as {{ agg['name'] }}_{{ label }}
     {%- endfor %}{% endfor %}
     from _sk_points
-    {%- for part in (['_sk_inv'] if inv else []) + (['_sk_ranged'] if ranged else []) + (['_sk_last'] if last else []) %}
-    left join {{ part }} using ({{ k }}, _sk_t)
+    {%- for part in (['_sk_totals'] if inv else []) + (['_sk_ranged'] if ranged else []) + (['_sk_last'] if last else []) %}
+    left join {{ part }} using (_sk_p)
     {%- endfor %}
 )
-{{ skewless._window_join_back(spine, keys, spine_ts, aggregates, windows) }}
+select _sk_spine.* exclude (_sk_t, _sk_p)
+{%- for label in windows %}{% for agg in aggregates %},
+    {{ skewless._window_result(agg, '_sk_pa.' ~ agg['name'] ~ '_' ~ label) }} as {{ agg['name'] }}_{{ label }}
+{%- endfor %}{% endfor %}
+from _sk_spine
+left join _sk_point_aggs as _sk_pa using (_sk_p)
 {%- endmacro %}
 
 {% macro default__window_aggregates(spine, keys, spine_ts, events, event_ts, aggregates, windows, where) -%}
