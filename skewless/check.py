@@ -211,7 +211,7 @@ def lint(compiled: Compiled, spec) -> list[Leak]:
         sql = compiled.portable[name]
         leaks += wall_clock(name, sql) + following_frames(name, sql) + unbounded_joins(name, sql, event_tables)
         try:
-            columns = lineage.trace_each(sql)
+            columns = lineage.trace_model(name)  # views were traced already by compare_view
         except Undecidable:
             continue
         for column, traced in columns.items():

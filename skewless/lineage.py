@@ -126,7 +126,7 @@ class Lineage:
         self.models = models
         self.schema = schema
         self.keys = keys
-        self._model_cache: dict[str, dict[str, Traced]] = {}
+        self._model_cache: dict[str, dict[str, Traced | Undecidable]] = {}
         self._memo: dict[tuple[int, str], tuple[Scope, Traced]] = {}
         self._sql: dict[int, tuple[exp.Expression, str]] = {}  # id -> (node, its SQL): dedup keys
 
@@ -153,10 +153,16 @@ class Lineage:
                 out[p.alias_or_name] = exc
         return out
 
-    def trace_model(self, model: str) -> dict[str, Traced]:
+    def trace_model(self, model: str) -> dict[str, Traced | Undecidable]:
+        """Every output column of a compiled model, as :meth:`trace_each`; traced once per run
+        (a model's lineage does not depend on the view asking: its compile binds no parameters)."""
         if model not in self._model_cache:
             self._model_cache[model] = {}  # guards against cycles
-            self._model_cache[model] = self.trace_query(self.models[model])
+            try:
+                self._model_cache[model] = self.trace_each(self.models[model])
+            except Undecidable:
+                del self._model_cache[model]
+                raise
         return self._model_cache[model]
 
     def _unique(self, conditions: tuple) -> tuple:
@@ -276,6 +282,8 @@ class Lineage:
                 traced = self.trace_model(source.name).get(col.name)
                 if traced is None:
                     raise Undecidable(f"model '{source.name}' has no column '{col.name}'")
+                if isinstance(traced, Undecidable):
+                    raise traced
                 return Traced(traced.expr, traced.conditions, exp.column(col.name, table=source.name))
             return Traced(exp.column(col.name, table=source.name))
         if source is not None and source.find(exp.Placeholder):
