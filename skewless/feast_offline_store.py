@@ -25,6 +25,7 @@ freshness, keys and serve mode reach this store as tags on the ``FileSource``
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import List, Literal, Optional, Union
@@ -40,6 +41,10 @@ from feast.infra.registry.base_registry import BaseRegistry
 from feast.repo_config import RepoConfig
 
 from skewless.availability import Availability
+
+# Feast's DuckDB store reads through ibis, which calls fetch_arrow_table(), deprecated in DuckDB
+# 2.0: a warning about ibis's code on every read, nothing about the data.
+warnings.filterwarnings("ignore", message=r"fetch_arrow_table\(\) is deprecated", category=DeprecationWarning)
 
 TAG_KEYS = "skewless_keys"
 TAG_LAG = "skewless_lag_seconds"
