@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
 from typing import Callable, Iterable, Sequence
 
 from skewless.event_store import EventStore, open_event_store
@@ -56,6 +57,18 @@ class Requested:
     feature: str
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A resolved request, reused by every later request for the same features: the views with
+    the feature names asked of each, and each join key's declared type and Python cast."""
+
+    views: list[tuple[FeatureViewSpec, list[str]]]
+    key_types: dict[str, tuple[str, Callable]]
+
+
+_PLANS_MAX = 1024  # distinct feature lists remembered; beyond that the cache starts over
+
+
 class FeatureServer:
     """Features for keys from the online store and the fresh online SQL, merged."""
 
@@ -75,6 +88,9 @@ class FeatureServer:
         for view in self.spec.feature_views.values():
             for f in view.features:
                 self._by_name.setdefault(f.name, []).append(view)
+        self._key_fields = {v.name: [_KEY_FIELDS[_feast_type(e.data_type)][0] for e in v.entities]
+                            for v in self.spec.feature_views.values()}
+        self._plans: dict[object, _Plan] = {}
 
     # -- what was asked ---------------------------------------------------------------------------
     def resolve(self, features: Iterable[str] | str | None = None) -> list[Requested]:
@@ -117,24 +133,39 @@ class FeatureServer:
     def get(self, keys: dict[str, Sequence] | Sequence, features: Iterable[str] | str | None = None,
             as_of: datetime | None = None) -> dict[str, list]:
         """Columns ``{join key: [...], feature: [...]}``, one row per requested key, in order."""
-        requested = self.resolve(features)
+        plan = self._plan(features)
         as_of = naive_utc(as_of) or self.clock()
-        views: dict[str, list[str]] = {}
-        for r in requested:
-            views.setdefault(r.view.name, []).append(r.feature)
-        key_columns = self._keys(keys, [self.spec.feature_views[v] for v in views])
-        n = len(next(iter(key_columns.values()))) if key_columns else 0
+        key_columns = self._keys(keys, plan)
         out: dict[str, list] = dict(key_columns)
-        for name, names in views.items():
-            view = self.spec.feature_views[name]
-            rows = [tuple(key_columns[k][i] for k in view.join_keys) for i in range(n)]
-            values = self._fresh(view, rows, as_of) if view.fresh else self._stored(view, rows, names, as_of)
-            for feature in names:
-                out[feature] = [v.get(feature) if v else None for v in values]
+        for view, names in plan.views:
+            rows = list(zip(*(key_columns[k] for k in view.join_keys)))
+            columns = self._fresh(view, rows, names, as_of) if view.fresh else self._stored(view, rows, names, as_of)
+            out.update(columns)
         return out
 
-    def _keys(self, keys, views: list[FeatureViewSpec]) -> dict[str, list]:
-        needed = list(dict.fromkeys(k for v in views for k in v.join_keys))
+    def _plan(self, features: Iterable[str] | str | None) -> _Plan:
+        """What ``features`` resolves to; remembered, since a service asks for the same list each time."""
+        key = features if features is None or isinstance(features, str) else tuple(features)
+        try:
+            plan = self._plans.get(key)
+        except TypeError:  # a name that is not a string: resolve() reports it
+            plan = None
+        if plan is not None:
+            return plan
+        views: dict[str, list[str]] = {}
+        for r in self.resolve(key):
+            views.setdefault(r.view.name, []).append(r.feature)
+        specs = [self.spec.feature_views[v] for v in views]
+        types = {e.join_key: e.data_type for v in specs for e in v.entities}
+        plan = _Plan(views=[(self.spec.feature_views[v], names) for v, names in views.items()],
+                     key_types={k: (t, _KEY_FIELDS[_feast_type(t)][1]) for k, t in types.items()})
+        if len(self._plans) >= _PLANS_MAX:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def _keys(self, keys, plan: _Plan) -> dict[str, list]:
+        needed = list(dict.fromkeys(k for v, _ in plan.views for k in v.join_keys))
         if not isinstance(keys, dict):
             if len(needed) != 1:
                 raise BadRequest(f"these views are keyed by {needed}: pass keys as {{name: [values]}}")
@@ -145,57 +176,53 @@ class FeatureServer:
         lengths = {len(keys[k]) for k in needed}
         if len(lengths) > 1:
             raise BadRequest(f"join key lists differ in length: {({k: len(keys[k]) for k in needed})}")
-        types = {e.join_key: e.data_type for v in views for e in v.entities}
         out = {}
         for k in needed:
-            cast = _KEY_FIELDS[_feast_type(types[k])][1]
+            data_type, cast = plan.key_types[k]
             try:
                 out[k] = [None if x is None else cast(x) for x in keys[k]]
             except (TypeError, ValueError):
-                raise BadRequest(f"join key {k} is {types[k]}; got {list(keys[k])[:5]!r}") from None
+                raise BadRequest(f"join key {k} is {data_type}; got {list(keys[k])[:5]!r}") from None
             if cast is int and any(isinstance(x, bool) or (isinstance(x, float) and x != int(x)) for x in keys[k]):
-                raise BadRequest(f"join key {k} is {types[k]}; got {list(keys[k])[:5]!r}")
+                raise BadRequest(f"join key {k} is {data_type}; got {list(keys[k])[:5]!r}")
         return out
 
-    def _stored(self, view: FeatureViewSpec, rows: list[tuple], names: list[str], as_of: datetime) -> list[dict | None]:
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-        from feast.type_map import feast_value_type_to_python_type
-
-        fields = [_KEY_FIELDS[_feast_type(e.data_type)][0] for e in view.entities]
-        entity_keys = [EntityKey(join_keys=view.join_keys,
-                                 entity_values=[Value(**{f: x}) for f, x in zip(fields, row)])
+    def _stored(self, view: FeatureViewSpec, rows: list[tuple], names: list[str], as_of: datetime) -> dict[str, list]:
+        entity_key, value, _ = _protos()
+        fields, join_keys = self._key_fields[view.name], view.join_keys
+        entity_keys = [entity_key(join_keys=join_keys, entity_values=[value(**{f: x}) for f, x in zip(fields, row)])
                        for row in rows if None not in row]
         # a copy: Feast's Redis read appends its timestamp field to the list it is given
         results = iter(self._provider.online_read(self.store.config, self._tables[view.name], entity_keys,
                                                   list(names)) if entity_keys else [])
         oldest = as_of - view.ttl if view.ttl else None
-        out: list[dict | None] = []
+        oldest_utc = oldest.replace(tzinfo=timezone.utc) if oldest is not None else None
+        found: list[list | None] = []
         for row in rows:
             if None in row:
-                out.append(None)
+                found.append(None)
                 continue
             ts, values = next(results)
-            ts = naive_utc(ts)
-            if values is None or (oldest is not None and ts is not None and ts < oldest):
-                out.append(None)  # no value, or expired at as_of
+            if values is None or (oldest is not None and ts is not None
+                                  and ts < (oldest_utc if ts.tzinfo is not None else oldest)):
+                found.append(None)  # no value, or expired at as_of
                 continue
-            out.append({name: feast_value_type_to_python_type(values[name]) if name in values else None
-                        for name in names})
-        return out
+            found.append([_python(values.get(name)) for name in names])
+        return {name: [v[i] if v is not None else None for v in found] for i, name in enumerate(names)}
 
-    def _fresh(self, view: FeatureViewSpec, rows: list[tuple], as_of: datetime) -> list[dict | None]:
+    def _fresh(self, view: FeatureViewSpec, rows: list[tuple], names: list[str], as_of: datetime) -> dict[str, list]:
         if self._queries is None:
             self._queries = load_online_sql(self.project, self.spec, views=[v.name for v in self.fresh])
         if self._events is None:
             self._events = open_event_store(self.project)
         wanted = list(dict.fromkeys(r for r in rows if None not in r))  # distinct key tuples
         if not wanted:
-            return [None] * len(rows)
+            return {name: [None] * len(rows) for name in names}
         params = {"as_of": as_of, **{k: [r[i] for r in wanted] for i, k in enumerate(view.join_keys)}}
         found = {tuple(r[k] for k in view.join_keys): r
                  for r in self._events.query(self._queries[view.name], params)}
-        return [found.get(r) for r in rows]
+        values = [found.get(r) for r in rows]
+        return {name: [v.get(name) if v else None for v in values] for name in names}
 
     def close(self) -> None:
         if self._events is not None:
@@ -206,3 +233,31 @@ def _feast_type(data_type: str) -> str:
     from skewless.manifest import FEAST_TYPES
 
     return FEAST_TYPES[data_type]
+
+
+@cache
+def _protos():
+    """Feast's EntityKey and Value messages and its Value -> Python conversion (imported on first
+    use, not with this module: the CLI imports it)."""
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+    from feast.type_map import feast_value_type_to_python_type
+
+    return EntityKey, Value, feast_value_type_to_python_type
+
+
+_SCALARS = frozenset({"int32_val", "int64_val", "double_val", "float_val", "string_val", "bool_val", "bytes_val"})
+
+
+def _python(value) -> object:
+    """A stored Value as Python: Feast's ``feast_value_type_to_python_type``, which returns a scalar
+    field as it is, without its chain of checks for the scalar types (every contract type but
+    timestamp)."""
+    if value is None:
+        return None
+    field = value.WhichOneof("val")
+    if field is None:
+        return None
+    if field in _SCALARS:
+        return getattr(value, field)
+    return _protos()[2](value)
