@@ -59,7 +59,7 @@ from typing import Any, Callable, Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, line  # noqa: E402
 from online_project import AS_OF, FEATURES, KEY, TTL_DAYS, VIEW, build, env  # noqa: E402
-from servers import free_port, http_ready, process, redis_server  # noqa: E402
+from processes import free_port, http_ready, process, redis_server  # noqa: E402
 
 REFS = [f"{VIEW}:{name}" for name, _, _ in FEATURES]
 REQUESTS = {1: (200, 2000), 100: (50, 500)}  # keys per request: (warm-up, timed) requests
@@ -328,7 +328,7 @@ def main() -> None:
         line("loadavg_1m_before", os.getloadavg()[0])
         for backend in ("sqlite", "redis"):
             with contextlib.ExitStack() as stack:
-                port = stack.enter_context(redis_server(root / "data/redis")) if backend == "redis" else None
+                port = stack.enter_context(redis_server(root / "data/redis")).port if backend == "redis" else None
                 environ = env(root, home, backend, port)
                 ports = stack.enter_context(http_servers(root, environ))
                 figures = measure(root, backend, args.entities, ports, environ)

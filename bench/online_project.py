@@ -16,7 +16,7 @@ from pathlib import Path
 from textwrap import dedent
 
 from common import ROOT, cached
-from servers import redis_command, redis_server
+from processes import redis_command, redis_server
 
 VIEW, ENTITY, KEY = "account_features", "account", "account_id"
 AS_OF = datetime(2026, 6, 1)
@@ -160,7 +160,8 @@ def build(cache: Path, entities: int, home: Path) -> Path:
         run(["feast", "apply"], root / "feature_repo", sqlite)
         run(["skewless", "materialize", "--project-dir", str(root), "--end", AS_OF.isoformat()], root, sqlite)
         say(f"materialized {entities} accounts into SQLite in {time.perf_counter() - started:.0f} s")
-        with redis_server(root / "data/redis") as port:
+        with redis_server(root / "data/redis") as server:
+            port = server.port
             started = time.perf_counter()
             redis = env(root, home, "redis", port)
             run(["feast", "apply"], root / "feature_repo", redis)

@@ -82,21 +82,24 @@ class Redis:
 
 
 @contextmanager
-def redis_server() -> Iterator[Redis]:
-    """A throwaway redis-server on 127.0.0.1 (no persistence); stopped afterwards."""
+def redis_server(dump_dir: str | os.PathLike | None = None) -> Iterator[Redis]:
+    """A throwaway redis-server on 127.0.0.1, stopped afterwards. It never saves by itself; with
+    ``dump_dir`` it loads ``dump_dir/online.rdb`` at start if there is one, and a ``SAVE`` writes
+    it there (the online benchmark keeps its materialized store that way)."""
     exe = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not os.path.exists(exe):
         raise RuntimeError("redis-server not found: `apt-get install -y redis-server` (make test does this)")
     port = free_port()
+    dump = ["--dir", str(dump_dir), "--dbfilename", "online.rdb"] if dump_dir is not None else []
     proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--protected-mode", "yes"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--protected-mode", "yes", *dump], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                     sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
+                    if sock.recv(16).startswith(b"+PONG"):  # -LOADING while it reads the dump
                         break
             except OSError:
                 pass

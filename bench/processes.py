@@ -1,24 +1,22 @@
 """Processes for the online benchmark: each server in its own process group, stopped at exit
-(SIGKILL after 10 s); a redis-server that loads an RDB dump; HTTP readiness checks."""
+(SIGKILL after 10 s); HTTP readiness checks. redis-server is started as the tests start it
+(tests/servers.py, re-exported here with its free_port)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
 import os
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+from servers import free_port, redis_server  # noqa: E402,F401  (re-exported for the bench)
 
 
 @contextlib.contextmanager
@@ -49,23 +47,6 @@ def redis_command(port: int, command: str) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
         sock.sendall(command.encode() + b"\r\n")
         return sock.recv(64)
-
-
-@contextlib.contextmanager
-def redis_server(folder: Path) -> Iterator[int]:
-    """redis-server on 127.0.0.1 loading ``folder/online.rdb`` if present; never saves by itself."""
-    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
-
-    def ready() -> bool:
-        with contextlib.suppress(OSError):
-            return redis_command(port, "PING").startswith(b"+PONG")  # -LOADING while reading the dump
-        return False
-
-    cmd = [exe, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes", "--save", "",
-           "--appendonly", "no", "--dir", str(folder), "--dbfilename", "online.rdb"]
-    with process(cmd, folder / "redis.log", ready):
-        yield port
 
 
 def http_ready(port: int, path: str = "/health") -> Callable[[], bool]:
