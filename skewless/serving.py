@@ -152,12 +152,11 @@ class FeatureServer:
             plan = None
         if plan is not None:
             return plan
-        views: dict[str, list[str]] = {}
+        views: dict[str, tuple[FeatureViewSpec, list[str]]] = {}
         for r in self.resolve(key):
-            views.setdefault(r.view.name, []).append(r.feature)
-        specs = [self.spec.feature_views[v] for v in views]
-        types = {e.join_key: e.data_type for v in specs for e in v.entities}
-        plan = _Plan(views=[(self.spec.feature_views[v], names) for v, names in views.items()],
+            views.setdefault(r.view.name, (r.view, []))[1].append(r.feature)
+        types = {e.join_key: e.data_type for v, _ in views.values() for e in v.entities}
+        plan = _Plan(views=list(views.values()),
                      key_types={k: (t, _KEY_FIELDS[_feast_type(t)][1]) for k, t in types.items()})
         if len(self._plans) >= _PLANS_MAX:
             self._plans.clear()
