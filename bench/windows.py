@@ -3,10 +3,11 @@
 Data (generated once into bench/.cache): 10M events over 100k entities and a 1M-row spine;
 3 windows (1d, 7d, 30d) x 4 aggregates (count, sum, avg, max). The unit of cost is one raw
 DuckDB ASOF JOIN of the spine against the events. `windows_running` is the same call without
-max: the aggregates read from running totals (one ASOF JOIN for every instant and window
-start), apart from max's RANGE frames; its values are checked equal to the full call's. The naive formulation (LEFT JOIN events in
-the widest window, GROUP BY spine row) runs on a 10x smaller spine over the same events, and
-its time is extrapolated linearly (x10); its rows are checked equal to ours on that sample.
+max, so every aggregate reads running totals (one ASOF JOIN for every instant and window
+start) and none a RANGE frame; its values are checked equal to the full call's. The naive
+formulation (LEFT JOIN events in the widest window, GROUP BY spine row) runs on a 10x smaller
+spine over the same events, and its time is extrapolated linearly (x10); its rows are checked
+equal to ours on that sample.
 
 Usage: .venv/bin/python bench/windows.py [--entities 100000 --events 10000000 --spine 1000000]
 """
