@@ -26,11 +26,16 @@
                  compile time (a table created at run time, e.g. by `skewless audit`).
 
   Renders a `select`. DuckDB uses native ASOF JOIN; other engines a portable window-function
-  rendering with the same result.
+  rendering with the same result. Bad input is a compile error naming the spine or view and the
+  column: a spine without a join key or its instant, a join key of another type family on the two
+  sides, a spine instant, view timestamp or created column that is text or zoned (DESIGN section
+  5: UTC timestamps only, never naive against zoned).
 -#}
 {% macro asof_join(spine, spine_ts, feature_views, full_feature_names=false, timestamps=false, rendering=none, spine_columns=none) -%}
   {%- if not execute -%}{{ return('select 1 as _skewless_parsing') }}{%- endif -%}
-  {%- set spine_columns = spine_columns or skewless.relation_columns(spine) -%}
+  {#- the spine's columns by lower-cased name (none when given as names: a run-time table) -#}
+  {%- set spine_types = none if spine_columns else skewless.relation_column_types(spine) -%}
+  {%- set spine_columns = spine_columns or spine_types.keys() | list -%}
   {%- set views = [] -%}
   {%- for relation in feature_views -%}
     {%- set spec = skewless.feature_view_spec(relation) -%}
@@ -39,6 +44,7 @@
         {{ exceptions.raise_compiler_error("skewless.asof_join: spine " ~ spine ~ " has no column '" ~ column ~ "' (needed to join feature view '" ~ spec['name'] ~ "'); it has: " ~ spine_columns | join(', ')) }}
       {%- endif -%}
     {%- endfor -%}
+    {%- if spine_types is not none -%}{%- do skewless._asof_check_types(spine, spine_types, spine_ts, spec, relation) -%}{%- endif -%}
     {%- do spec.update({'relation': relation, 'alias': '_sk_fv' ~ loop.index}) -%}
     {%- do views.append(spec) -%}
   {%- endfor -%}
@@ -172,11 +178,52 @@ select {{ (spine_columns + carried) | join(', ') }}
 from {{ ns.source }} as _sk_final
 {%- endmacro %}
 
-{#- relation_columns(relation): column names of a relation, in order (lower-cased). -#}
-{% macro relation_columns(relation) -%}
+{#- relation_column_types(relation): {lower-cased column name: dbt Column}, in column order. -#}
+{% macro relation_column_types(relation) -%}
   {%- set columns = adapter.get_columns_in_relation(relation) -%}
   {%- if columns | length == 0 -%}
     {{ exceptions.raise_compiler_error("skewless: relation " ~ relation ~ " has no columns or does not exist (build it first)") }}
   {%- endif -%}
-  {{ return(columns | map(attribute='name') | map('lower') | list) }}
+  {%- set out = {} -%}
+  {%- for column in columns %}{% do out.update({column.name | lower: column}) %}{% endfor -%}
+  {{ return(out) }}
+{%- endmacro %}
+
+{#- type_family(column): what a dbt Column holds, in words two engines agree on: 'integer',
+    'text', 'floating point', 'decimal', 'timestamp', 'timestamp with time zone', else its
+    lower-cased type. Values of one family compare exactly; across families they would compare
+    through an implicit cast, or not at all. -#}
+{% macro type_family(column) -%}
+  {%- set t = column.dtype | lower -%}
+  {%- if column.is_integer() or t in ['int', 'int2', 'int4', 'int8', 'long', 'short'] -%}{{ return('integer') }}
+  {%- elif column.is_string() or t in ['string', 'text', 'bpchar'] -%}{{ return('text') }}
+  {%- elif column.is_float() -%}{{ return('floating point') }}
+  {%- elif t.startswith('decimal') or t.startswith('numeric') -%}{{ return('decimal') }}
+  {%- elif t == 'timestamptz' or (t.startswith('timestamp') and 'with time zone' in t) -%}{{ return('timestamp with time zone') }}
+  {%- elif t.startswith('timestamp') or t == 'datetime' -%}{{ return('timestamp') }}
+  {%- else -%}{{ return(t) }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- The spine and a feature view must compare exactly (DESIGN section 5): each join key of one
+    type family on both sides, and the spine instant, the view's timestamp and its created
+    column all plain UTC timestamps, never naive against zoned and never text. A compile error
+    names the spine or view, the column and both types. -#}
+{% macro _asof_check_types(spine, spine_types, spine_ts, view, relation) -%}
+  {%- set view_types = skewless.relation_column_types(relation) -%}
+  {%- for key in view['keys'] -%}
+    {%- set a, b = spine_types[key], view_types.get(key | lower) -%}
+    {%- if b is not none and skewless.type_family(a) != skewless.type_family(b) -%}
+      {{ exceptions.raise_compiler_error("skewless.asof_join: join key '" ~ key ~ "' is " ~ a.dtype ~ " in spine " ~ spine ~ " but " ~ b.dtype ~ " in feature view '" ~ view['name'] ~ "': keys of different types compare through an implicit cast or not at all; cast one side in its model") }}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- set instants = [('spine ' ~ spine, spine_ts, spine_types[spine_ts | lower])] -%}
+  {%- for column in [view['timestamp'], view['created']] if column and view_types.get(column | lower) is not none -%}
+    {%- do instants.append(("feature view '" ~ view['name'] ~ "'", column, view_types[column | lower])) -%}
+  {%- endfor -%}
+  {%- for where, column, type in instants -%}
+    {%- if skewless.type_family(type) != 'timestamp' -%}
+      {{ exceptions.raise_compiler_error("skewless.asof_join: column '" ~ column ~ "' of " ~ where ~ " is " ~ type.dtype ~ ", not a timestamp without time zone: the point-in-time join compares UTC timestamps only (normalize text and zoned instants in staging, with skewless.to_utc_timestamp or a cast)") }}
+    {%- endif -%}
+  {%- endfor -%}
 {%- endmacro %}

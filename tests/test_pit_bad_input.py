@@ -1,0 +1,77 @@
+"""Bad input to the point-in-time join fails, on DuckDB and on PostgreSQL, with a message naming
+the spine or feature view, the column and the types: nothing is compared through an implicit
+cast, naive against zoned, or picked at random among duplicates.
+
+The failing joins are tests/conformance/models/bad_input/joins/ (tagged must_fail, so the
+conformance build skips them); their inputs are plain views beside them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+
+TEXT = r"(VARCHAR|character varying)"
+ZONED = r"(TIMESTAMP WITH TIME ZONE|timestamp with time zone)"
+CASES = [  # (what is wrong, model, what its error must say)
+    ("spine without its instant", "pit_spine_without_instant",
+     r"spine \S*spine\S* has no column 'ordered_at' \(needed to join feature view 'driver_stats'\)"),
+    ("key of another type", "pit_text_key",
+     rf"join key 'driver_id' is {TEXT}\S* in spine \S*spine_text_key\S* but (BIGINT|bigint) in feature view 'driver_stats'"),
+    ("instant as text", "pit_text_instant",
+     rf"column 'event_timestamp' of spine \S*spine_text_instant\S* is {TEXT}\S*, not a timestamp without time zone"),
+    ("zoned spine, naive view", "pit_zoned_spine",
+     rf"column 'event_timestamp' of spine \S*spine_zoned\S* is {ZONED}, not a timestamp without time zone"),
+    ("zoned view", "pit_zoned_view",
+     rf"column 'event_timestamp' of feature view 'driver_stats_zoned' is {ZONED}, not a timestamp without time zone"),
+    ("view without timestamp", "pit_untimed_view",
+     r"model 'driver_stats_untimed': meta.feature_view.timestamp is required"),
+]
+
+
+def _errors_by_model(stdout: str) -> dict[str, str]:
+    """dbt's summary of failed models: model name -> the text of its error."""
+    out = re.sub(r"\x1b\[[0-9;]*m", "", stdout)
+    parts = re.split(r"(?:Compilation|Runtime|Database) Error in model (\w+) ", out)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "postgres"])
+def test_bad_input_fails_naming_the_spine_or_view_the_column_and_the_types(request, engine_name):
+    engine = request.getfixturevalue(f"{engine_name}_engine")
+    if engine_name == "duckdb":
+        engine.close()  # dbt needs the single-writer lock
+    proc = engine.dbt("run", "-s", "bad_input.joins", "--target-path", str(engine.workdir / "target"))
+    assert proc.returncode != 0
+    errors = _errors_by_model(proc.stdout)
+    assert sorted(errors) == sorted(model for _, model, _ in CASES), proc.stdout[-3000:]
+    for what, model, message in CASES:
+        text = " ".join(errors[model].split())  # dbt wraps long messages
+        assert re.search(message, text), f"{what}: {text}"
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "postgres"])
+def test_duplicate_keys_event_created_fail_the_view_test(request, engine_name):
+    """Two rows equal on (keys, event, created) would make the pick arbitrary: the view's
+    `feature_view_rows_unique` test fails and returns the row."""
+    engine = request.getfixturevalue(f"{engine_name}_engine")
+    t = datetime(2026, 3, 1, 12)
+    row = {"driver_id": 7, "event_timestamp": t, "created": t, "conv_rate": 0.5, "acc_rate": 0.1,
+           "avg_daily_trips": 3}
+    engine.load({"src_driver_stats": [row, {**row, "conv_rate": 0.6}]})
+    try:
+        if engine_name == "duckdb":
+            engine.close()
+        target = ("--target-path", str(engine.workdir / "target"))
+        bad = engine.dbt("test", "-s", "driver_stats", *target)
+        out = re.sub(r"\x1b\[[0-9;]*m", "", bad.stdout)
+        assert bad.returncode != 0 and re.search(r"FAIL 1 skewless_feature_view_rows_unique_driver_stats", out), out[-3000:]
+        engine.load({"src_driver_stats": [row, {**row, "created": datetime(2026, 3, 1, 13)}]})
+        if engine_name == "duckdb":
+            engine.close()
+        ok = engine.dbt("test", "-s", "driver_stats", *target)  # a later correction is fine
+        assert ok.returncode == 0, ok.stdout[-3000:]
+    finally:
+        engine.load({"src_driver_stats": []})
