@@ -179,6 +179,10 @@ def main() -> None:
     line("pit_vs_raw_asof_ratio", results["ours_ttl"]["seconds"] / results["raw_asof"]["seconds"])
     line("feast_ttl_vs_pit_ratio", results["feast_ttl"]["seconds"] / results["ours_ttl"]["seconds"])
     line("feast_nottl_vs_pit_ratio", results["feast_nottl"]["seconds"] / results["ours_nottl"]["seconds"])
+    # the headroom: the hand-written ASOF JOIN does less than the contract (no availability rule),
+    # so these bound what any exact point-in-time join built on DuckDB's ASOF JOIN can reach
+    line("feast_ttl_vs_raw_asof_ratio", results["feast_ttl"]["seconds"] / results["raw_asof"]["seconds"])
+    line("feast_nottl_vs_raw_asof_ratio", results["feast_nottl"]["seconds"] / results["raw_asof"]["seconds"])
     line("pit_peak_rss_mb", max(results["ours_ttl"]["rss_mb"], results["ours_nottl"]["rss_mb"]))
 
 

@@ -1,0 +1,1 @@
+{{ bench_windows(with_running=false) }}
