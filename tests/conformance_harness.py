@@ -67,8 +67,9 @@ class Engine:
                 self.insert(table, rows)
 
     def dbt(self, *args: str) -> subprocess.CompletedProcess:
+        """Run dbt on the conformance project; its stdout is plain text (no colour codes)."""
         exe = Path(sys.executable).parent / "dbt"
-        env = {**os.environ, **self.env(), "DBT_PROFILES_DIR": str(PROJECT),
+        env = {**os.environ, **self.env(), "DBT_PROFILES_DIR": str(PROJECT), "DBT_USE_COLORS": "false",
                "DBT_LOG_PATH": str(self.workdir / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         return subprocess.run([str(exe), *args], cwd=PROJECT, env=env, capture_output=True, text=True)
 
@@ -99,9 +100,9 @@ class DuckDBEngine(Engine):
             self._con.close()
             self._con = None
 
-    def build(self) -> None:
-        self.close()  # dbt needs the single-writer lock
-        super().build()
+    def dbt(self, *args: str) -> subprocess.CompletedProcess:
+        self.close()  # dbt needs the single-writer lock; the next query reopens the file
+        return super().dbt(*args)
 
     def env(self) -> dict[str, str]:
         return {"CONFORMANCE_TARGET": "duckdb", "CONFORMANCE_DUCKDB": str(self.path)}
