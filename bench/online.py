@@ -116,7 +116,7 @@ def method(name: str, root: Path, port: int | None) -> Call:
     names = [n for n, _, _ in FEATURES]
     if name == "sdk":
         from skewless.project import Project
-        from skewless.serving import FeatureServer
+        from skewless.serving.server import FeatureServer
 
         server = FeatureServer(Project(root))
         return (lambda keys: keys, lambda keys: server.get({KEY: keys}, REFS, as_of=AS_OF),

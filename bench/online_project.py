@@ -42,7 +42,7 @@ def project_files(entities: int) -> dict[str, str]:
         provider: local
         registry: ../data/feast/registry{suffix}.db
         offline_store:
-          type: skewless.feast_offline_store.SkewlessOfflineStore
+          type: skewless.feast.offline_store.SkewlessOfflineStore
         online_store:
         {online}
         entity_key_serialization_version: 3
@@ -91,7 +91,7 @@ def project_files(entities: int) -> dict[str, str]:
         "feature_repo/definitions.py": dedent("""\
             from pathlib import Path
 
-            from skewless.feast_objects import feast_definitions
+            from skewless.feast.definitions import feast_definitions
 
             globals().update(feast_definitions(Path(__file__).resolve().parent.parent).by_name())
             """),

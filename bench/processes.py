@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import free_port, redis_server  # noqa: E402,F401  (re-exported for the bench)
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+from tests.support.servers import free_port, redis_server  # noqa: E402,F401  (re-exported for the bench)
 
 
 @contextlib.contextmanager

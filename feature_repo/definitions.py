@@ -8,7 +8,7 @@ Run `dbt build` first, then `feast apply` in this folder.
 
 from pathlib import Path
 
-from skewless.feast_objects import feast_definitions
+from skewless.feast.definitions import feast_definitions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

@@ -28,7 +28,8 @@ import sqlglot
 from skewless.manifest import FeatureViewSpec
 from skewless.online_sql import COMPILE_TARGET, MODES_DIR, unqualify_tables
 from skewless.project import Project
-from skewless.serving import FeatureServer, naive_utc
+from skewless.clock import naive_utc
+from skewless.serving.server import FeatureServer
 
 SPINE = "_sk_audit_spine"
 AS_OF = "_sk_as_of"

@@ -3,7 +3,7 @@
 ``available_at = greatest(event, ceil_to_cadence(created + lag))``: a row is usable at instant
 ``t`` when ``available_at <= t``. Without a lag it is ``created``; without a cadence there is no
 rounding. This is the Python twin of ``_asof_available_at`` in ``macros/asof_join.sql``; the
-Feast offline store (:mod:`skewless.feast_offline_store`) uses it so that historical retrieval
+Feast offline store (:mod:`skewless.feast.offline_store`) uses it so that historical retrieval
 and materialization apply the same rule as the dbt training set.
 """
 

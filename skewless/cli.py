@@ -10,7 +10,7 @@ from pathlib import Path
 from skewless.bundle import BundleError
 from skewless.manifest import ManifestError
 from skewless.project import StepFailed
-from skewless.serving import BadRequest, UnknownFeature
+from skewless.serving.server import BadRequest, UnknownFeature
 
 
 def _instant(text: str) -> datetime:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "check":
-        from skewless.check_cli import run_check
+        from skewless.check.cli import run_check
 
         return run_check(args)
     try:
@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     from skewless.project import Project
 
     if args.command == "generate":
-        from skewless.generate import generate, write_csv, write_parquet
+        from skewless.demo.generate import generate, write_csv, write_parquet
 
         writer = write_csv if args.format == "csv" else write_parquet
         for path in writer(generate(args.leads, args.seed), args.out):
@@ -92,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     project = Project(args.project_dir.resolve())
     if args.command == "demo":
-        from skewless.demo import run_demo
+        from skewless.demo.run import run_demo
 
         run_demo(project.root)
     elif args.command == "online-sql":
@@ -101,22 +101,22 @@ def _run(args: argparse.Namespace) -> int:
         for name in render_online_sql(project):
             print(f"{OUT_DIR}/<duckdb|postgres>/{name}.sql")
     elif args.command == "materialize":
-        from skewless.materialize import materialize
-        from skewless.serving import utc_now
+        from skewless.feast.materialize import materialize
+        from skewless.clock import utc_now
 
         end = args.end or utc_now()
         views = materialize(project.feature_store(), end, quiet=False)
         print(f"materialized {', '.join(views)} up to {end.isoformat()}")
     elif args.command == "serve":
         from skewless.bundle import ModelBundle
-        from skewless.http_api import serve
-        from skewless.serving import FeatureServer
+        from skewless.serving.http_api import serve
+        from skewless.serving.server import FeatureServer
 
         bundle = ModelBundle.load(args.bundle, project) if args.bundle else None
         serve(FeatureServer(project), bundle, args.host, args.port)
     elif args.command == "audit":
         from skewless.audit import run_audit, write_reports
-        from skewless.serving import FeatureServer
+        from skewless.serving.server import FeatureServer
 
         server = FeatureServer(project)
         report = run_audit(project, server, args.keys, args.as_of, args.max_mismatch_rate, args.seed)

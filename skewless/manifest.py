@@ -2,7 +2,7 @@
 
 This is the only place that interprets ``meta.feature_view`` / ``meta.feature_service`` on the
 Python side (the dbt side is ``macros/feature_view_spec.sql``). It imports nothing from Feast,
-so the checker and CLI stay fast; :mod:`skewless.feast_objects` turns the specs into Feast objects.
+so the checker and CLI stay fast; :mod:`skewless.feast.definitions` turns the specs into Feast objects.
 
 A model is a feature view when its yml has ``config.meta.feature_view``::
 
@@ -45,6 +45,11 @@ FEAST_TYPES = {
 }
 
 
+def feast_type(data_type: str) -> str:
+    """The Feast type name (``feast.types``) of a dbt contract ``data_type``."""
+    return FEAST_TYPES[data_type]
+
+
 SERVE_MODES = ("store", "sql")
 """``meta.feature_view.serve``: from the Feast online store, or by the online SQL at request time."""
 
@@ -61,7 +66,7 @@ class Column:
 
     @property
     def feast_type(self) -> str:
-        return FEAST_TYPES[self.data_type]
+        return feast_type(self.data_type)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance_harness import DuckDBEngine, PostgresEngine
-from servers import postgres_server, redis_server
+from support.conformance_harness import DuckDBEngine, PostgresEngine
+from support.servers import postgres_server, redis_server
 from skewless.project import Project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
 def demo(tmp_path_factory: pytest.TempPathFactory):
     """The project copied and run end to end through the demo pipeline: its DemoResult (the
     project is ``built``)."""
-    from skewless.demo import run_demo
+    from skewless.demo.run import run_demo
 
     project = copy_project(tmp_path_factory.mktemp("built") / "skewless")
     return run_demo(project.root, say=lambda line: None)
@@ -103,7 +103,7 @@ def engine(request):
 def checked(built: Project) -> Project:
     """The built project with what `skewless check` reads: the portable and online compiles
     (target/skewless/*) and the rendered online SQL (target/online_sql)."""
-    from skewless.check_cli import compile_for_check
+    from skewless.check.cli import compile_for_check
 
     compile_for_check(built)
     return built
@@ -131,7 +131,7 @@ def postgres_build(built: Project, tmp_path_factory):
     """`dbt seed` + `dbt build` of every model and test of the project on a fresh PostgreSQL
     (the `postgres` output of profiles.yml), into its own target folder; the same models as the
     demo's DuckDB build (the story's leaky training set included)."""
-    from skewless.story import STORY_VARS
+    from skewless.demo.story import STORY_VARS
 
     with postgres_server() as pg:
         env = {**built.env(), "SKEWLESS_TARGET": "postgres", "SKEWLESS_PG_PORT": str(pg.port),

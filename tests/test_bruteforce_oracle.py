@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from oracle import Oracle
+from support.oracle import Oracle
 
 PROFILE = ["contact_age_scaled", "company_size", "log_company_size", "is_enterprise", "industry"]
 ACTIVITY = ["emails_7d", "emails_30d", "visits_7d", "visits_30d", "pages_7d", "pages_30d"]

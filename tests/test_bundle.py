@@ -13,7 +13,7 @@ import pytest
 
 from conftest import copy_project
 from skewless.bundle import BundleError, ModelBundle, definition_hashes
-from skewless.demo import BUNDLE
+from skewless.demo.run import BUNDLE
 from skewless.manifest import load_project
 
 VIEWS = {"lead_profile", "lead_activity", "lead_recent_activity"}

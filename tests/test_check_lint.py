@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from skewless.lineage import Lineage
-from skewless.lint import (following_frames, label_upstream, truncated_timestamp, unbounded_aggregate,
+from skewless.check.lineage import Lineage
+from skewless.check.lint import (following_frames, label_upstream, truncated_timestamp, unbounded_aggregate,
                            unbounded_joins, wall_clock)
 
 SCHEMA = {"spine": {"lead_id": "bigint", "scored_at": "timestamp"},

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from skewless.check import check_project
+from skewless.check.run import check_project
 
 QUERIES = Path(__file__).parent / "online_queries"
 
@@ -168,8 +168,8 @@ SMALL = {
 
 @pytest.mark.parametrize("case", SMALL, ids=list(SMALL))
 def test_aggregates_and_filters(case):
-    from skewless.lineage import Lineage
-    from skewless.signature import differences, signature
+    from skewless.check.lineage import Lineage
+    from skewless.check.signature import differences, signature
 
     edits, words = SMALL[case]
     online = ONLINE

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skewless.check import check_project
+from skewless.check.run import check_project
 from skewless.manifest import load_project
 from skewless.online_sql import DIALECTS, load_online_sql
 

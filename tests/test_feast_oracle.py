@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from conformance_harness import as_multiset
+from support.conformance_harness import as_multiset
 
 END = datetime(2026, 3, 2)
 START = END - timedelta(days=3)

@@ -16,10 +16,10 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from skewless.event_store import DuckDBEvents, PostgresEvents, open_event_store
+from skewless.serving.event_store import DuckDBEvents, PostgresEvents, open_event_store
 from skewless.manifest import load_project
 from skewless.online_sql import render
-from skewless.serving import FeatureServer
+from skewless.serving.server import FeatureServer
 from skewless.training import diff_frames, feast_training_set
 
 VIEW = "lead_recent_activity"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skewless.generate import generate, write_csv
+from skewless.demo.generate import generate, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def test_same_seed_same_bytes_and_shipped_seeds_match(tmp_path):
 
 def test_onboarding_emails_only_after_conversion():
     tables = generate(300, 11).rows
-    from oracle import parse_ts
+    from support.oracle import parse_ts
 
     converted = {int(r[0]): parse_ts(r[1]) for r in tables["raw_conversions"]}
     onboarding = [(int(r[1]), parse_ts(r[2])) for r in tables["raw_emails"] if r[3] == "onboarding"]

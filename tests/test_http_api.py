@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from servers import free_port
+from support.servers import free_port
 from skewless.bundle import ModelBundle
-from skewless.demo import BUNDLE
-from skewless.serving import FeatureServer
+from skewless.demo.run import BUNDLE
+from skewless.serving.server import FeatureServer
 
 AS_OF = "2026-06-10T12:34:56"
 

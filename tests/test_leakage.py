@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from oracle import Oracle
+from support.oracle import Oracle
 
 
 @pytest.fixture(scope="module")

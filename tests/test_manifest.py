@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from skewless.feast_objects import feast_definitions
+from skewless.feast.definitions import feast_definitions
 from skewless.manifest import ManifestError, load_project
 
 

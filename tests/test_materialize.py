@@ -16,10 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reference import pick
+from support.reference import pick
 from skewless.manifest import ProjectSpec, load_project
-from skewless.materialize import materialize, materialize_incremental
-from stores import feast_store, leads, online_state, reference_views
+from skewless.feast.materialize import materialize, materialize_incremental
+from support.stores import feast_store, leads, online_state, reference_views
 
 T0 = datetime(2026, 3, 1)
 T3 = datetime(2026, 3, 15, 7)
@@ -171,7 +171,7 @@ def test_a_declared_lag_and_cadence_drive_retrieval_and_materialization(tmp_path
 
     import pandas as pd
 
-    from reference import View, asof
+    from support.reference import View, asof
     from skewless.manifest import Column, EntitySpec, FeatureViewSpec
     from skewless.training import diff_frames
 

@@ -19,7 +19,7 @@ import pytest
 
 from skewless.manifest import load_project
 from skewless.project import Project
-from stores import feast_store, leads, online_state
+from support.stores import feast_store, leads, online_state
 
 T1 = datetime(2026, 3, 1)
 T2 = datetime(2026, 4, 2, 9)
@@ -64,7 +64,7 @@ def test_reruns_and_failed_or_killed_runs_end_in_the_same_state(redis_project, b
     project, env = redis_project
     spec = load_project(project.root)
     clean = feast_store(spec, tmp_path / "clean", "redis", redis)
-    from skewless.materialize import materialize
+    from skewless.feast.materialize import materialize
 
     materialize(clean, T2)
     expected = online_state(clean, spec, leads(project))

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import reference
-from conformance_harness import as_multiset
+from support import reference
+from support.conformance_harness import as_multiset
 
 BASE = datetime(2026, 3, 1)
 COARSE = st.integers(0, 24).map(lambda i: BASE + timedelta(minutes=30 * i))  # ties, boundaries

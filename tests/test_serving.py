@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from skewless.manifest import load_project
-from skewless.materialize import materialize, materialize_incremental
-from skewless.serving import BadRequest, FeatureServer, UnknownFeature
+from skewless.feast.materialize import materialize, materialize_incremental
+from skewless.serving.server import BadRequest, FeatureServer, UnknownFeature
 from skewless.training import diff_frames, feast_training_set
-from stores import feast_store, leads
+from support.stores import feast_store, leads
 
 SERVICE = "lead_conversion"
 START = datetime(2026, 4, 20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 
-from oracle import distinct, parse_ts, read_raw
+from support.oracle import distinct, parse_ts, read_raw
 
 ZONED = re.compile(r"(Z|[+-]\d{2}:\d{2})$")
 TABLES = [("raw_emails", "stg_crm__emails", "email_id", "sent_at"),

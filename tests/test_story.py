@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from oracle import Oracle
-from skewless.story import LEAKY_FEATURE, LEAKY_MODEL
-from skewless.train import precision_at_top
+from support.oracle import Oracle
+from skewless.demo.story import LEAKY_FEATURE, LEAKY_MODEL
+from skewless.demo.train import precision_at_top
 
 
 def test_check_flags_the_leaky_column_and_nothing_else(demo):

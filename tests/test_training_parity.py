@@ -6,7 +6,7 @@ import pandas as pd
 
 from skewless.manifest import load_project
 from skewless.training import diff_frames, feast_training_set
-from stores import feast_store
+from support.stores import feast_store
 
 SPINE = ["lead_id", "scored_at", "converted_within_14d"]
 

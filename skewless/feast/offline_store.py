@@ -1,7 +1,7 @@
 """Feast's DuckDB offline store, with the point-in-time contract's availability rule.
 
 Set in ``feature_repo/feature_store.yaml`` (``offline_store: type:
-skewless.feast_offline_store.SkewlessOfflineStore``). Stock Feast has three gaps that let
+skewless.feast.offline_store.SkewlessOfflineStore``). Stock Feast has three gaps that let
 training and serving disagree; this store closes them at the source, so ``feast
 materialize``, ``feast materialize-incremental`` and ``get_historical_features`` all follow
 DESIGN section 2:
@@ -125,8 +125,8 @@ qualify row_number() over (partition by {key_list} order by {ts} desc, {created}
 
 
 class SkewlessOfflineStoreConfig(DuckDBOfflineStoreConfig):
-    type: Literal["skewless.feast_offline_store.SkewlessOfflineStore"] = \
-        "skewless.feast_offline_store.SkewlessOfflineStore"
+    type: Literal["skewless.feast.offline_store.SkewlessOfflineStore"] = \
+        "skewless.feast.offline_store.SkewlessOfflineStore"
 
 
 class SkewlessOfflineStore(DuckDBOfflineStore):

@@ -8,7 +8,7 @@ merged into one response:
   a value older than the view's ttl at ``as_of`` is NULL (stock Feast returns it as present);
 - views with ``serve: sql`` (fresh features) by running their rendered online SQL
   (``target/online_sql/<dialect>/<view>.sql``) with bound parameters on the live event store
-  (:mod:`skewless.event_store`: the dbt DuckDB file, or PostgreSQL).
+  (:mod:`skewless.serving.event_store`: the dbt DuckDB file, or PostgreSQL).
 
 The online store holds the latest materialized values; ``as_of`` (default: now, UTC) is the
 instant the ttl and the fresh SQL are evaluated at. A key with no value gets NULLs; a feature
@@ -22,8 +22,9 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Callable, Iterable, Sequence
 
-from skewless.event_store import EventStore, open_event_store
-from skewless.manifest import FeatureViewSpec, ProjectSpec, load_project
+from skewless.serving.event_store import EventStore, open_event_store
+from skewless.clock import naive_utc, utc_now
+from skewless.manifest import FeatureViewSpec, ProjectSpec, feast_type, load_project
 from skewless.online_sql import OnlineQuery, load_online_sql
 from skewless.project import Project
 
@@ -34,16 +35,6 @@ class UnknownFeature(LookupError):
 
 class BadRequest(ValueError):
     """Keys that do not fit the requested views (missing join key, wrong type)."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def naive_utc(ts: datetime | None) -> datetime | None:
-    if ts is not None and ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
-    return ts
 
 
 _KEY_FIELDS = {"Int64": ("int64_val", int), "Int32": ("int32_val", int), "String": ("string_val", str)}
@@ -88,7 +79,7 @@ class FeatureServer:
         for view in self.spec.feature_views.values():
             for f in view.features:
                 self._by_name.setdefault(f.name, []).append(view)
-        self._key_fields = {v.name: [_KEY_FIELDS[_feast_type(e.data_type)][0] for e in v.entities]
+        self._key_fields = {v.name: [_KEY_FIELDS[feast_type(e.data_type)][0] for e in v.entities]
                             for v in self.spec.feature_views.values()}
         self._plans: dict[object, _Plan] = {}
 
@@ -157,7 +148,7 @@ class FeatureServer:
             views.setdefault(r.view.name, (r.view, []))[1].append(r.feature)
         types = {e.join_key: e.data_type for v, _ in views.values() for e in v.entities}
         plan = _Plan(views=list(views.values()),
-                     key_types={k: (t, _KEY_FIELDS[_feast_type(t)][1]) for k, t in types.items()})
+                     key_types={k: (t, _KEY_FIELDS[feast_type(t)][1]) for k, t in types.items()})
         if len(self._plans) >= _PLANS_MAX:
             self._plans.clear()
         self._plans[key] = plan
@@ -226,12 +217,6 @@ class FeatureServer:
     def close(self) -> None:
         if self._events is not None:
             self._events.close()
-
-
-def _feast_type(data_type: str) -> str:
-    from skewless.manifest import FEAST_TYPES
-
-    return FEAST_TYPES[data_type]
 
 
 @cache

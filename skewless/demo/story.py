@@ -1,6 +1,6 @@
 """The lead-conversion story, reproduced: a leaky model and a point-in-time one, offline and in production.
 
-Both models are the same pipeline (:mod:`skewless.train`) on the same label spine:
+Both models are the same pipeline (:mod:`skewless.demo.train`) on the same label spine:
 
 - **leaky**: the point-in-time features plus ``emails_all_time`` from
   ``models/training/lead_conversion_leaky.sql``, built outside the macros as the story's team
@@ -16,7 +16,7 @@ Timeline: fit on scores before ``VALIDATION_START``, measure offline precision o
 the online store is materialized, as the hourly job would. Each score looks its features up
 with :class:`skewless.serving.FeatureServer` at its own instant: the online store plus the fresh
 SQL. The leaky model also gets what its backend could compute, the emails sent *so far*.
-Precision is :func:`skewless.train.precision_at_top`. The served point-in-time features are also
+Precision is :func:`skewless.demo.train.precision_at_top`. The served point-in-time features are also
 compared with Feast historical retrieval at the same instants.
 """
 
@@ -31,10 +31,10 @@ import pandas as pd
 
 from skewless.bundle import ModelBundle
 from skewless.manifest import ProjectSpec
-from skewless.materialize import materialize, materialize_incremental
+from skewless.feast.materialize import materialize, materialize_incremental
 from skewless.project import Project
-from skewless.serving import FeatureServer
-from skewless.train import fit, precision_at_top, score, train_bundle
+from skewless.serving.server import FeatureServer
+from skewless.demo.train import fit, precision_at_top, score, train_bundle
 from skewless.training import diff_frames, feast_training_set
 
 SERVICE = "lead_conversion"

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from skewless.bundle import ModelBundle
-from skewless.serving import BadRequest, FeatureServer, UnknownFeature
+from skewless.serving.server import BadRequest, FeatureServer, UnknownFeature
 
 
 def _reply(body: dict, status: int = 200) -> Response:

@@ -3,15 +3,15 @@
 For every feature of every feature view, the offline path (the dbt model in its portable
 rendering: evaluated at each tick, or the point-in-time contract's as-of pick for views of
 versions) and the online path (the rendered online SQL, or a hand-written query given with
-``--online-sql``) are traced to base columns (:mod:`skewless.lineage`) and reduced to
-signatures (:mod:`skewless.signature`):
+``--online-sql``) are traced to base columns (:mod:`skewless.check.lineage`) and reduced to
+signatures (:mod:`skewless.check.signature`):
 
 - equal signatures: **proven equal**;
 - different: **skew**, with the view, the feature, both expressions and what differs;
 - untraceable: **unknown**, and both paths are run on sampled (key, instant) points in DuckDB
-  (:mod:`skewless.sampling`); any differing point is skew.
+  (:mod:`skewless.check.sampling`); any differing point is skew.
 
-It also runs the leakage lint (:mod:`skewless.lint`) over the project's non-staging models.
+It also runs the leakage lint (:mod:`skewless.check.lint`) over the project's non-staging models.
 Exit codes: 0 proven equal (or unknown but equal on every sample) and no leak; 1 skew or leak;
 2 bad usage or unreadable input.
 """
@@ -26,13 +26,13 @@ from pathlib import Path
 
 import sqlglot
 
-from skewless.lineage import Lineage, Traced, Undecidable
-from skewless.lint import (Leak, following_frames, label_upstream, truncated_timestamp,
+from skewless.check.lineage import Lineage, Traced, Undecidable
+from skewless.check.lint import (Leak, following_frames, label_upstream, truncated_timestamp,
                            unbounded_aggregate, unbounded_joins, wall_clock)
 from skewless.manifest import FeatureViewSpec, load_project
 from skewless.online_sql import MODES_DIR, compiled_models, has_as_of, load_online_sql, point_query
 from skewless.project import Project
-from skewless.signature import Signature, differences, signature
+from skewless.check.signature import Signature, differences, signature
 
 
 class UsageError(ValueError):
@@ -269,7 +269,7 @@ def check_project(project: Project, online_sql_file: Path | None = None, view_na
         results = compare_view(view, compiled, sql, sql_dialect)
         unknown = [r for r in results if r.status == "unknown"]
         if unknown:
-            from skewless.sampling import SampleError, sample_compare
+            from skewless.check.sampling import SampleError, sample_compare
 
             try:
                 outcome = sample_compare(project, view, sql, sql_dialect, [r.feature for r in unknown], sample_points)

@@ -20,12 +20,12 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.type_map import feast_value_type_to_python_type
 
-from reference import View
-from skewless.feast_objects import build
+from support.reference import View
+from skewless.feast.definitions import build
 from skewless.manifest import ProjectSpec
 from skewless.project import Project
 
-SKEWLESS_OFFLINE = {"type": "skewless.feast_offline_store.SkewlessOfflineStore"}
+SKEWLESS_OFFLINE = {"type": "skewless.feast.offline_store.SkewlessOfflineStore"}
 STOCK_OFFLINE = {"type": "duckdb"}
 _redis_dbs = itertools.count(1)
 

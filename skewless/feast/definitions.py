@@ -13,8 +13,8 @@ from pathlib import Path
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast import types as feast_types
 
-from skewless.feast_offline_store import source_tags
-from skewless.manifest import FeatureViewSpec, ManifestError, ProjectSpec, load_project
+from skewless.feast.offline_store import source_tags
+from skewless.manifest import FeatureViewSpec, ManifestError, ProjectSpec, feast_type, load_project
 
 _VALUE_TYPES = {"Int64": ValueType.INT64, "Int32": ValueType.INT32, "String": ValueType.STRING}
 
@@ -45,12 +45,12 @@ def feast_definitions(project_dir: Path, manifest_path: Path | None = None) -> F
 def build(project: ProjectSpec) -> FeastDefinitions:
     defs = FeastDefinitions()
     for name, entity in project.entities.items():
-        feast_type = _feast_type(entity.data_type)
-        if feast_type not in _VALUE_TYPES:
+        type_name = feast_type(entity.data_type)
+        if type_name not in _VALUE_TYPES:
             raise ManifestError(f"entity '{name}': join key {entity.join_key} is {entity.data_type}; "
                                 "Feast join keys must be integer or string")
         defs.entities[name] = Entity(name=name, join_keys=[entity.join_key],
-                                     value_type=_VALUE_TYPES[feast_type], description=entity.description)
+                                     value_type=_VALUE_TYPES[type_name], description=entity.description)
     for name, view in project.feature_views.items():
         defs.feature_views[name] = _feature_view(view, defs.entities)
     for name, service in project.feature_services.items():
@@ -58,12 +58,6 @@ def build(project: ProjectSpec) -> FeastDefinitions:
             name=name, features=[defs.feature_views[v] for v in service.views],
             description=service.description, tags={"dbt_model": service.training_model})
     return defs
-
-
-def _feast_type(data_type: str) -> str:
-    from skewless.manifest import FEAST_TYPES
-
-    return FEAST_TYPES[data_type]
 
 
 def _feature_view(view: FeatureViewSpec, entities: dict[str, Entity]) -> FeatureView:

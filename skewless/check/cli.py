@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from skewless.check import UsageError, check_project
+from skewless.check.run import UsageError, check_project
 from skewless.project import Project, StepFailed
 
 

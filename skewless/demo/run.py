@@ -29,7 +29,7 @@ AUDIT_DIR = Path("target") / "audit"
 @dataclass
 class DemoResult:
     timings: dict[str, float] = field(default_factory=dict)
-    story: object = None  # skewless.story.StoryResult
+    story: object = None  # skewless.demo.story.StoryResult
     story_check: object = None  # skewless.check.Report of the project with the leaky model
     audit: object = None  # skewless.audit.AuditReport
     project: Project | None = None
@@ -57,8 +57,8 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
             for table, reason, n in con.sql("select * from stg_crm__dropped_rows").fetchall():
                 say(f"   staging dropped {n:>4} rows of {table} ({reason})")
     with step("skewless check (online SQL == the dbt models, leakage lint)"):
-        from skewless.check import check_project
-        from skewless.check_cli import compile_for_check
+        from skewless.check.run import check_project
+        from skewless.check.cli import compile_for_check
 
         compile_for_check(project)
         report = check_project(project)
@@ -82,10 +82,10 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
         if not diff.equal:
             raise SystemExit("skew: Feast's training set differs from dbt's (see above)")
 
-    from skewless.story import PRODUCTION_START, STORY_VARS, run_story
+    from skewless.demo.story import PRODUCTION_START, STORY_VARS, run_story
 
     with step(f"feast materialize up to {PRODUCTION_START:%Y-%m-%d} (the day the model is deployed)"):
-        from skewless.materialize import materialize
+        from skewless.feast.materialize import materialize
 
         views = materialize(store, PRODUCTION_START)
         say(f"   materialized {', '.join(views)} into {store.config.online_store.type}; fresh (serve: sql) "
@@ -93,7 +93,7 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
     with step("online lookup (skewless FeatureServer: online store + fresh SQL)"):
         import pandas as pd
 
-        from skewless.serving import FeatureServer
+        from skewless.serving.server import FeatureServer
 
         server = FeatureServer(project, store, spec=spec)
         leads = [int(x) for x in dbt_rows["lead_id"].drop_duplicates().head(4)] + [10**9]
@@ -101,8 +101,8 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
         server.close()
         say(served.to_string(index=False, max_colwidth=10))
     with step("the story: the leaky feature, as skewless check sees it"):
-        from skewless.check import check_project
-        from skewless.check_cli import compile_for_check
+        from skewless.check.run import check_project
+        from skewless.check.cli import compile_for_check
 
         project.dbt("build", "--select", "lead_conversion_leaky", "--vars", STORY_VARS)
         compile_for_check(project, STORY_VARS)
@@ -117,7 +117,7 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
             say("   " + line)
     with step("skewless audit (served now vs the as-of macro at the same instant)"):
         from skewless.audit import run_audit, write_reports
-        from skewless.serving import FeatureServer
+        from skewless.serving.server import FeatureServer
 
         end = max(v.most_recent_end_time for v in store.list_feature_views() if v.online)
         server = FeatureServer(project, store, spec=spec)

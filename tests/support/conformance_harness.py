@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/
 PROJECT = HERE / "conformance"
 
 SOURCES: dict[str, list[tuple[str, str]]] = {

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from skewless.lineage import AS_OF, Traced
-from skewless.signature import _conjuncts
+from skewless.check.lineage import AS_OF, Traced
+from skewless.check.signature import _conjuncts
 
 
 @dataclass(frozen=True)

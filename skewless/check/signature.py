@@ -1,7 +1,7 @@
 """Semantic signatures of features, and how two of them differ, in words.
 
 A :class:`Signature` is what a feature computes at the as-of instant, read off its traced
-lineage (:mod:`skewless.lineage`), independent of how the SQL is spelled:
+lineage (:mod:`skewless.check.lineage`), independent of how the SQL is spelled:
 
 - ``value``: the expression over base columns, with an aggregate's row conditions moved out
   (``count(case when p then 1 end)`` == ``count(*) filter (where p)``, ``count(x)`` of a column
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from skewless.lineage import AS_OF, KEY, Traced, Undecidable, anchor_grid, interval_seconds
+from skewless.check.lineage import AS_OF, KEY, Traced, Undecidable, anchor_grid, interval_seconds
 
 _FLIP = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE}
 

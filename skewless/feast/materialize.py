@@ -3,7 +3,7 @@
 ``materialize(store, end)``: views never materialized are loaded from the start of their data
 (``feast materialize <epoch> <end>``); the rest continue from where they stopped (``feast
 materialize-incremental <end>``). Both go through Feast's own materialization, whose offline
-reads :mod:`skewless.feast_offline_store` makes point-in-time correct: each run writes, for every
+reads :mod:`skewless.feast.offline_store` makes point-in-time correct: each run writes, for every
 entity with a row that became available since the last run, the row training would pick at
 ``end``. Re-running it, or running it again after a failure half-way, leaves the same state.
 """
@@ -14,7 +14,7 @@ import contextlib
 import io
 from datetime import datetime
 
-from skewless.serving import naive_utc
+from skewless.clock import naive_utc
 
 EPOCH = datetime(1970, 1, 1)
 
