@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test seeds clean system-deps
+.PHONY: demo test test-fast lint format seeds clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/skewless demo
 
+# The complete suite (what CI runs): lint, then every test against real DuckDB, Feast,
+# PostgreSQL and Redis.
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+
+# The tests that need no demo build, project copy or server (under two minutes).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not full"
+
+lint: $(STAMP)
+	$(BIN)/ruff check skewless tests bench feature_repo
+
+format: $(STAMP)
+	$(BIN)/ruff format skewless tests bench feature_repo
+	$(BIN)/ruff check --fix skewless tests bench feature_repo
 
 # The tests start their own PostgreSQL and Redis servers on 127.0.0.1 (Debian's packages).
 system-deps:

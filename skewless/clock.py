@@ -1,4 +1,4 @@
-"""Instants as the contract stores them: naive UTC ``datetime`` (docs/design.md §1).
+"""Instants as the contract stores them: naive UTC ``datetime`` (docs/design.md §5).
 
 Every part that takes an instant from a user (``--end``, ``as_of``) turns it into naive UTC here,
 once, so a zoned and a naive instant naming the same moment compare equal everywhere.

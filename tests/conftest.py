@@ -26,6 +26,37 @@ IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "target", "logs", "__py
                                 ".pytest_cache", ".hypothesis", ".cache", "*.egg-info", "dbt_packages")
 
 
+# -- tiers: `make test` runs everything; `make test-fast` (pytest -m "not full") skips the tests
+# that need a demo build, a dbt build of a project copy, PostgreSQL or Redis ---------------------
+
+FULL_FIXTURES = frozenset({"demo", "built", "store", "training_set", "checked", "redis",
+                           "postgres_engine", "postgres_build"})
+"""Fixtures that build the demo, start a server or build on PostgreSQL: a test using one is
+``full``."""
+
+FULL_CALLS = ("copy_project(", "postgres_server(", "redis_server(", "run_demo(")
+"""Calls that build a project copy or start a server: a test module making one is ``full``."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "full: needs a demo build, a project copy or a server "
+                            "(skipped by `make test-fast`)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``full`` every test that uses a full fixture or sits in a module making a full call."""
+    sources: dict[Path, bool] = {}
+    for item in items:
+        path = Path(str(item.fspath))
+        if path not in sources:
+            text = path.read_text() if path.suffix == ".py" else ""
+            sources[path] = any(call in text for call in FULL_CALLS)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (sources[path] or FULL_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or params.get("engine") == "postgres"):
+            item.add_marker(pytest.mark.full)
+
+
 def copy_project(dest: Path) -> Project:
     """A fresh copy of the project's sources at ``dest`` (no build outputs)."""
     shutil.copytree(REPO, dest, ignore=IGNORE)
