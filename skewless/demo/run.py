@@ -96,7 +96,7 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
         from skewless.serving.server import FeatureServer
 
         server = FeatureServer(project, store, spec=spec)
-        leads = [int(x) for x in dbt_rows["lead_id"].drop_duplicates().head(4)] + [10**9]
+        leads = sorted(int(x) for x in dbt_rows["lead_id"].unique())[:4]  # the same every run
         served = pd.DataFrame(server.get(leads, SERVICE, as_of=PRODUCTION_START)).convert_dtypes()
         server.close()
         say(served.to_string(index=False, max_colwidth=10))

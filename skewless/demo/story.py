@@ -23,6 +23,7 @@ compared with Feast historical retrieval at the same instants.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -105,7 +106,7 @@ def run_story(project: Project, spec: ProjectSpec, store, bundle_path, say: Call
     pit_offline = precision_at_top(score(bundle.pipeline, bundle.features, offline_rows), offline_rows[LABEL])
     leaky_offline = precision_at_top(score(leaky, leaky_features, offline_rows), offline_rows[LABEL])
 
-    served, ticks = _replay(project, store, spec, bundle, production)
+    served, ticks = _replay(project, store, spec, bundle, production, say)
     pit_production = precision_at_top(score(bundle.pipeline, bundle.features, served), served[LABEL])
     leaky_production = precision_at_top(score(leaky, leaky_features, served), served[LABEL])
 
@@ -116,16 +117,24 @@ def run_story(project: Project, spec: ProjectSpec, store, bundle_path, say: Call
 
 
 def _replay(project: Project, store, spec: ProjectSpec, bundle: ModelBundle,
-            production: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Production in time order: materialize at each hour, then serve each score at its instant."""
+            production: pd.DataFrame, say: Callable[[str], None] = print
+            ) -> tuple[pd.DataFrame, int]:
+    """Production in time order: materialize at each hour, then serve each score at its instant.
+    Says how far it got about every tenth of the hours."""
     server = FeatureServer(project, store, spec=spec)
     features = [f"{v}:{f}" for v, f, _ in bundle.features]
     rows, ticks = [], 0
     materialize(store, production[TS].min().floor("h").to_pydatetime())
+    hours = production.groupby(production[TS].dt.floor("h"), sort=True)
+    every, start = max(1, hours.ngroups // 10), time.perf_counter()
     with project.connect() as backend:
-        for hour, group in production.groupby(production[TS].dt.floor("h"), sort=True):
+        for hour, group in hours:
             materialize_incremental(store, hour.to_pydatetime())  # the hourly job, at the top of the hour
             ticks += 1
+            if ticks % every == 0 or ticks == hours.ngroups:
+                say(f"   replayed {hour:%Y-%m-%d %H:%M}: {ticks}/{hours.ngroups} hourly "
+                    f"materializations, {len(rows) + len(group)} scores served "
+                    f"({time.perf_counter() - start:.0f} s)")
             for event in group.itertuples(index=False):
                 t = getattr(event, TS).to_pydatetime()
                 columns = server.get([getattr(event, KEY)], features, as_of=t)
