@@ -8,11 +8,12 @@ Run `dbt build` first, then `feast apply` in this folder.
 
 from pathlib import Path
 
-from skewless.feast.definitions import feast_definitions
+from skewless.feast.definitions import feast_definitions, keep_materialized_ranges
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-definitions = feast_definitions(PROJECT_DIR)
+# Views already materialized keep their ranges, so `feast apply` with no change says so.
+definitions = keep_materialized_ranges(feast_definitions(PROJECT_DIR), Path(__file__).resolve().parent)
 
 # Feast registers the objects it finds at module level: expose each one under its own name
 # (entity_lead, view_lead_profile, service_lead_conversion, ...).

@@ -8,6 +8,7 @@ keys, types (from the model contracts), ttl and descriptions all come from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
@@ -37,6 +38,29 @@ class FeastDefinitions:
         return out
 
 
+def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDefinitions:
+    """Copy onto ``defs`` the ranges the registry at ``repo_dir`` says each view was materialized
+    over. ``feast apply`` compares them (``FeatureView.__eq__``), so without this every view
+    materialized once reads as changed and is reported "Updated" on every apply (stock Feast
+    repos do the same). A repo with no registry yet is left as it is."""
+    import os
+
+    from feast import FeatureStore
+
+    yaml = Path(os.environ.get("FEAST_FS_YAML_FILE_PATH", "feature_store.yaml"))
+    yaml = yaml if yaml.is_absolute() else repo_dir / yaml
+    store = FeatureStore(repo_path=str(repo_dir), fs_yaml_file=yaml)
+    registry = Path(store.config.registry.path)
+    registry = registry if registry.is_absolute() else repo_dir / registry
+    if not registry.exists():
+        return defs
+    for stored in store.list_feature_views():
+        view = defs.feature_views.get(stored.name)
+        if view is not None:
+            view.materialization_intervals = list(stored.materialization_intervals)
+    return defs
+
+
 def feast_definitions(project_dir: Path, manifest_path: Path | None = None) -> FeastDefinitions:
     """Build the Feast objects for the dbt project at ``project_dir``."""
     return build(load_project(project_dir, manifest_path))
@@ -60,6 +84,16 @@ def build(project: ProjectSpec) -> FeastDefinitions:
     return defs
 
 
+def _schema(view: FeatureViewSpec) -> list[Field]:
+    """The join keys, then the features, typed. Declaring the join keys as stock Feast repos do
+    makes the view read back from the registry equal to the one built here, so `feast apply`
+    with no change says so instead of updating every view."""
+    keys = [Field(name=e.join_key, dtype=getattr(feast_types, feast_type(e.data_type)))
+            for e in view.entities]
+    return keys + [Field(name=f.name, dtype=getattr(feast_types, f.feast_type),
+                         description=f.description) for f in view.features]
+
+
 def _feature_view(view: FeatureViewSpec, entities: dict[str, Entity]) -> FeatureView:
     seconds = lambda d: int(d.total_seconds()) if d else 0  # noqa: E731
     source = FileSource(
@@ -74,9 +108,8 @@ def _feature_view(view: FeatureViewSpec, entities: dict[str, Entity]) -> Feature
     return FeatureView(
         name=view.name,
         entities=[entities[e.name] for e in view.entities],
-        ttl=view.ttl,
-        schema=[Field(name=f.name, dtype=getattr(feast_types, f.feast_type), description=f.description)
-                for f in view.features],
+        ttl=view.ttl or timedelta(0),  # Feast stores "no ttl" as 0
+        schema=_schema(view),
         source=source,
         online=not view.fresh,  # fresh views are computed at request time by their online SQL
         description=view.description,
