@@ -31,10 +31,13 @@ format: $(STAMP)
 	$(BIN)/ruff format skewless tests bench feature_repo
 	$(BIN)/ruff check --fix skewless tests bench feature_repo
 
-# The tests start their own PostgreSQL and Redis servers on 127.0.0.1 (Debian's packages).
+# The tests start their own PostgreSQL and Redis servers on 127.0.0.1 and open the audit page in
+# a headless chromium (Debian's packages).
 system-deps:
-	@{ ls /usr/lib/postgresql/*/bin/pg_ctl && command -v redis-server; } >/dev/null 2>&1 || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server; }
+	@{ ls /usr/lib/postgresql/*/bin/pg_ctl && command -v redis-server && command -v chromium \
+	   && command -v chromedriver; } >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql \
+	    redis-server chromium chromium-driver; }
 
 # Regenerate the shipped seeds/*.csv (deterministic: the same bytes every time).
 seeds: $(STAMP)
