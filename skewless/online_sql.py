@@ -52,7 +52,7 @@ def compile_mode(project: Project, mode: str, dbt_vars: str | None = None) -> Pa
     extra = yaml.safe_load(dbt_vars) if dbt_vars else {}
     if not isinstance(extra, dict):
         raise ValueError(f"--vars must be a mapping, got {dbt_vars!r}")
-    project.dbt("compile", "--quiet", "--target", COMPILE_TARGET, "--select", "path:models",
+    project.dbt_in_process("compile", "--quiet", "--target", COMPILE_TARGET, "--select", "path:models",
                 "--vars", json.dumps({**extra, "skewless_mode": mode}), "--target-path", str(target))
     return target / "manifest.json"
 

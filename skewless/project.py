@@ -7,6 +7,7 @@ feature_store.yaml resolve the same way for everyone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -91,6 +92,35 @@ class Project:
         self.prepare()
         return self.run("dbt", *args)
 
+    def dbt_in_process(self, *args: str) -> None:
+        """Run a dbt command in this process (``dbtRunner``): no interpreter start-up and no
+        second import of dbt, for the read-only ``compile`` calls of ``skewless check``. The
+        DuckDB file dbt opened is closed again before this returns, so a later ``dbt build``
+        (another process, a writer) is never locked out. Raises :class:`StepFailed` naming what
+        failed."""
+        from dbt.cli.main import dbtRunner
+
+        self.prepare()
+        env = self.env()
+        flags = ["--project-dir", str(self.root), "--profiles-dir", env["DBT_PROFILES_DIR"]]
+        saved = {k: os.environ.get(k) for k in ("DBT_SEND_ANONYMOUS_USAGE_STATS",)}
+        os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        try:
+            with contextlib.chdir(self.root):  # profiles.yml paths are relative to the project
+                result = dbtRunner().invoke([*args, *flags])
+        finally:
+            _close_dbt_duckdb()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        if not result.success:
+            failures = [str(getattr(r, "message", "") or "") for r in (result.result or [])
+                        if getattr(getattr(r, "status", None), "value", "") in ("error", "fail")]
+            detail = result.exception or "; ".join(f for f in failures if f) or "see logs/dbt.log"
+            raise StepFailed(f"`dbt {' '.join(args)}` failed: {detail}")
+
     def feast(self, *args: str) -> str:
         self.prepare()
         return self.run("feast", *args, cwd=self.feature_repo)
@@ -100,6 +130,18 @@ class Project:
         if not self.duckdb_path.exists():
             raise FileNotFoundError(f"{self.duckdb_path} does not exist: run `dbt build` first")
         return connect_duckdb(self.duckdb_path, self.root)
+
+
+def _close_dbt_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the process after an in-process run."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter
+        return
+    env = DuckDBConnectionManager._ENV
+    DuckDBConnectionManager.close_all_connections()
+    if env is not None and hasattr(env, "close"):
+        env.close()
 
 
 def connect_duckdb(path: Path, root: Path) -> duckdb.DuckDBPyConnection:
