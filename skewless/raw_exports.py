@@ -57,17 +57,20 @@ def check_raw_export(path: Path, columns: list[str]) -> int:
         raise RawExportError(f"{path}: line {line} does not end with a newline: the export looks "
                              f"truncated")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows, start = 0, 1
     try:
         header = next(reader)
         _check_header(path, header, columns)
-        rows = 0
-        for rows, fields in enumerate(reader, start=1):
+        start = reader.line_num + 1
+        for fields in reader:
             if len(fields) != len(header):
                 raise RawExportError(
-                    f"{path}: line {reader.line_num} has {len(fields)} fields, the header has "
+                    f"{path}: line {start} has {len(fields)} fields, the header has "
                     f"{len(header)} ({', '.join(header)}): a truncated or malformed row")
+            rows, start = rows + 1, reader.line_num + 1
     except csv.Error as exc:
-        raise RawExportError(f"{path}: line {reader.line_num}: {exc}") from None
+        raise RawExportError(f"{path}: the row starting at line {start} is malformed ({exc}; "
+                             f"a quoted field that is never closed?)") from None
     if rows == 0:
         raise RawExportError(f"{path}: the export has a header but no rows")
     return rows

@@ -3,9 +3,16 @@ silently dropped or coerced. Each case runs real dbt on a fresh copy of the proj
 
 from __future__ import annotations
 
+import csv
+import os
+import random
+import re
+from contextlib import contextmanager
+
 import pytest
 
 from conftest import copy_project
+from support.servers import postgres_server
 from skewless.project import StepFailed
 
 
@@ -67,3 +74,153 @@ def test_hugeint_sum_is_rejected_by_the_contract(project):
         project.dbt("build", "-s", "+lead_activity")
     message = str(err.value)
     assert "lead_activity" in message and "contract" in message.lower() and "pages_" in message
+
+
+# -- raw exports: a clear error naming the file, before dbt reads it ----------------------------
+
+RAW_EMAILS_HEADER = "email_id,lead_id,sent_at,kind\n"
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"", "is empty (0 bytes)"),
+    (RAW_EMAILS_HEADER.encode() + b"1,1,2026-03-06 04:39:32,nurture\n2,1,2026-03-0\xff,nurture\n",
+     "not UTF-8: byte 0xff at line 3, column 14"),
+    (b"email_id,sent_at,kind\n1,2026-03-06 04:39:32,nurture\n", "has no column 'lead_id'"),
+    (b"email_id,lead_id,lead_id,sent_at,kind\n1,1,1,2026-03-06,nurture\n",
+     "names column 'lead_id' more than once"),
+    (RAW_EMAILS_HEADER.encode(), "has a header but no rows"),
+    (RAW_EMAILS_HEADER.encode() + b"1,1,2026-03-06 04:39:32,nurture\n2,1,2026-03\n",
+     "line 3 has 3 fields, the header has 4"),
+    (RAW_EMAILS_HEADER.encode() + b"1,1,2026-03-06 04:39:32,nurture\n2,1,2026-03-06 04:3",
+     "line 3 does not end with a newline"),
+    (RAW_EMAILS_HEADER.encode() + b'1,1,2026-03-06 04:39:32,"nurture\n',
+     "the row starting at line 2 is malformed"),
+])
+def test_broken_raw_export_is_a_clear_error_naming_the_file(tmp_path, content, expected):
+    from skewless.raw_exports import RawExportError, check_raw_export
+
+    path = tmp_path / "raw_emails.csv"
+    path.write_bytes(content)
+    with pytest.raises(RawExportError) as err:
+        check_raw_export(path, ["email_id", "lead_id", "sent_at", "kind"])
+    assert str(path) in str(err.value) and expected in str(err.value), str(err.value)
+
+
+def test_shipped_raw_exports_pass_the_check():
+    from conftest import REPO
+    from skewless.raw_exports import check_raw_exports, declared_exports
+
+    rows = check_raw_exports(REPO)
+    assert set(rows) == set(declared_exports(REPO)) == {
+        "raw_leads", "raw_emails", "raw_web_visits", "raw_conversions", "raw_scoring_events"}
+    for name, n in rows.items():
+        with (REPO / "seeds" / f"{name}.csv").open(newline="") as fh:
+            assert n == sum(1 for _ in csv.reader(fh)) - 1, name
+
+
+@pytest.mark.parametrize("raw", ["raw_emails", "raw_leads"])
+def test_skewless_build_refuses_a_header_only_export_without_a_traceback(project, raw, capsys):
+    from skewless.cli import main
+
+    seed = project.root / "seeds" / f"{raw}.csv"
+    seed.write_text(seed.read_text().splitlines()[0] + "\n")
+    assert main(["build", "--project-dir", str(project.root)]) == 2
+    err = capsys.readouterr().err
+    assert f"{raw}.csv: the export has a header but no rows" in err and "Traceback" not in err
+    assert not project.duckdb_path.exists()  # nothing was published
+
+
+# -- staging parses exactly, and drops and records what it cannot keep --------------------------
+
+def exact_integer(text: str, bits: int = 64) -> int | None:
+    """The oracle: ASCII digits with an optional sign, surrounding spaces ignored, in range."""
+    stripped = text.strip(" ")
+    if not re.fullmatch(r"[+-]?[0-9]+", stripped):
+        return None
+    value = int(stripped)
+    return value if -2 ** (bits - 1) <= value < 2 ** (bits - 1) else None
+
+
+def number_texts(n: int, seed: int) -> list[str]:
+    """Texts that look more or less like integers: the corners by hand, then random ones."""
+    corners = ["1.4", "249.7", "1.0", "1e3", "0x10", "7_000", " 7 ", "+7", "007", "-0", "0",
+               "7 7", "\u0663", "\uff17", "1,5", "9223372036854775807", "9223372036854775808",
+               "-9223372036854775808", "-9223372036854775809", "99999999999999999999999",
+               "+", "-", "1-", "--1", " +12 ", "12.", ".5", "5e0", "inf", "nan", "Infinity"]
+    rng = random.Random(seed)
+    alphabet = "0123456789" * 3 + "+-. eE_x\u0661"
+    generated = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 21)))
+                 for _ in range(n)]
+    # dbt seed reads an empty or '.'-only cell as NULL: not a text this test is about
+    return [t for t in corners + generated if t.strip() not in ("", ".")]
+
+
+def _write_rows(path, rows: list[list[str]]) -> None:
+    with path.open("a", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+LENIENT = '{"skewless_max_rejected_fraction": 1}'
+STAGING = ["-s", "staging", "--exclude", "test_type:singular"]  # staging and its own tests
+
+
+def _postgres_rows(pg, sql: str) -> list[tuple]:
+    import psycopg2
+
+    with psycopg2.connect(pg.dsn()) as con, con.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "postgres"])
+def test_numbers_are_parsed_exactly_on_every_engine(project, engine_name):
+    """DuckDB casts '1.4' to 1 and rounds '249.7' to 250: an email would move to another lead.
+    Each text as an email's lead_id is kept with exactly its value or rejected with the reason,
+    on DuckDB and PostgreSQL alike."""
+    texts = number_texts(150, seed=13)
+    first_id = 50_000_000
+    _write_rows(project.root / "seeds" / "raw_emails.csv",
+                [[str(first_id + i), text, "2026-03-06 04:39:32", "nurture"]
+                 for i, text in enumerate(texts)])
+    kept_sql = f"select email_id, lead_id from stg_crm__emails where email_id >= {first_id}"
+    rejected_sql = ("select raw_row, reason from stg_crm__rejected_rows "
+                    "where raw_table = 'raw_emails'")
+    if engine_name == "duckdb":
+        project.dbt("seed")
+        project.dbt("build", *STAGING, "--vars", LENIENT)
+        with project.connect() as con:
+            kept, rejected = con.sql(kept_sql).fetchall(), con.sql(rejected_sql).fetchall()
+    else:
+        with postgres_server() as pg:
+            env = {"SKEWLESS_TARGET": "postgres", "SKEWLESS_PG_PORT": str(pg.port),
+                   "SKEWLESS_PG_USER": pg.user}
+            with _environ(env):
+                project.dbt("seed")
+                project.dbt("build", *STAGING, "--vars", LENIENT)
+            kept, rejected = _postgres_rows(pg, kept_sql), _postgres_rows(pg, rejected_sql)
+    expected_kept, expected_rejected = {}, {}
+    for i, text in enumerate(texts):
+        value = exact_integer(text)
+        if value is None:
+            expected_rejected[first_id + i] = "lead_id: not an exact bigint"
+        elif value < 1:
+            expected_rejected[first_id + i] = "lead_id: below 1"
+        else:
+            expected_kept[first_id + i] = value
+    assert dict(kept) == expected_kept
+    assert {int(row.split(",")[0]): reason for row, reason in rejected} == expected_rejected
+    assert {"1.4", "249.7"} <= {texts[i - first_id] for i in expected_rejected}
+
+
+@contextmanager
+def _environ(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
