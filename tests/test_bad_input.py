@@ -4,6 +4,8 @@ silently dropped or coerced. Each case runs real dbt on a fresh copy of the proj
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import random
 import re
@@ -224,3 +226,197 @@ def _environ(values: dict[str, str]):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# -- a load must be complete --------------------------------------------------------------------
+
+def _data_rows(path) -> list[str]:
+    return path.read_text().splitlines(keepends=True)[1:]
+
+
+def _keep_rows(path, n: int) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:1 + n]))
+
+
+@pytest.mark.parametrize("raw", ["raw_emails", "raw_leads"])
+def test_header_only_export_fails_the_dbt_build_itself(project, raw):
+    """Even without `skewless build`'s check, plain `dbt build` fails on an empty export."""
+    seed = project.root / "seeds" / f"{raw}.csv"
+    seed.write_text(seed.read_text().splitlines()[0] + "\n")
+    project.dbt("seed")
+    with pytest.raises(StepFailed) as err:
+        project.dbt("build", *STAGING)
+    assert "load_is_complete_stg_crm__loads" in str(err.value)
+
+
+def test_truncated_export_fails_against_the_previous_load(project):
+    """At most skewless_max_load_shrink (0.5) fewer rows than the previous load: the exact
+    boundary passes (next test), one row less fails."""
+    seed = project.root / "seeds" / "raw_emails.csv"
+    full = len(_data_rows(seed))
+    project.dbt("seed")
+    project.dbt("build", *STAGING)
+    smallest = -(-full // 2)  # ceil(full * 0.5)
+    _keep_rows(seed, smallest - 1)
+    project.dbt("seed")
+    with pytest.raises(StepFailed) as err:
+        project.dbt("build", *STAGING)
+    assert "load_is_complete_stg_crm__loads" in str(err.value)
+    with project.connect() as con:
+        loads = con.sql("select raw_rows from stg_crm__loads where raw_table = 'raw_emails' "
+                          "order by built_at").fetchall()
+    assert [n for (n,) in loads] == [full, smallest - 1]  # plain dbt records the failed load
+
+
+def test_truncated_export_at_the_boundary_passes(project):
+    seed = project.root / "seeds" / "raw_emails.csv"
+    full = len(_data_rows(seed))
+    project.dbt("seed")
+    project.dbt("build", *STAGING)
+    _keep_rows(seed, -(-full // 2))
+    project.dbt("seed")
+    project.dbt("build", *STAGING)
+
+
+def test_exact_duplicate_label_rows_are_removed_and_counted(project):
+    """A label row exported twice (its timestamp spelled another way) must not add a training row."""
+    seed = project.root / "seeds" / "raw_scoring_events.csv"
+    rows = _data_rows(seed)
+    lead, scored_at, label = rows[0].rstrip("\n").split(",")
+    respelled = scored_at.replace(" ", "T") + "Z" if not scored_at.endswith("Z") else scored_at
+    _write_rows(seed, [r.rstrip("\n").split(",") for r in rows[1:3]] + [[lead, respelled, label]])
+    project.dbt("seed")
+    project.dbt("build", "-s", "+lead_conversion_training", "+stg_crm__dropped_rows",
+                "--exclude", "test_type:singular")
+    with project.connect() as con:
+        assert con.sql("select count(*) from stg_crm__scoring_events").fetchall()[0][0] == len(rows)
+        assert con.sql("select count(*) from lead_conversion_training").fetchall()[0][0] == len(rows)
+        dropped = dict(con.sql("select raw_table, rows_dropped from stg_crm__dropped_rows "
+                               "where reason = 'exact duplicate export'").fetchall())
+    assert dropped["raw_scoring_events"] == 3
+
+
+def test_values_outside_their_domain_are_dropped_and_recorded(project):
+    seeds = project.root / "seeds"
+    _write_rows(seeds / "raw_leads.csv", [
+        ["900001", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "0", "retail", "30"],
+        ["900002", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "-4", "retail", "30"],
+        ["900003", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "12", "retail", "151"],
+        ["900004", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "1", "retail", "0"]])
+    _write_rows(seeds / "raw_web_visits.csv", [["900001", "1", "2026-03-01 00:00:00", "-1"],
+                                               ["900002", "1", "2026-03-01 00:00:00", "0"]])
+    project.dbt("seed")
+    project.dbt("build", "-s", "+lead_profile", "+lead_activity", "stg_crm__rejected_rows",
+                "--exclude", "test_type:singular")
+    with project.connect() as con:
+        rejected = sorted(con.sql("select raw_table, reason, raw_row from stg_crm__rejected_rows")
+                          .fetchall())
+        kept_leads = {r[0] for r in con.sql("select lead_id from stg_crm__leads "
+                                            "where lead_id > 900000").fetchall()}
+        kept_visits = {r[0] for r in con.sql("select visit_id from stg_crm__web_visits "
+                                             "where visit_id > 900000").fetchall()}
+        non_finite = con.sql("select count(*) from lead_profile where not isfinite(log_company_size)"
+                             " or log_company_size is null").fetchall()[0][0]
+    assert [(t, reason) for t, reason, _ in rejected] == [
+        ("raw_leads", "company_size: below 1"), ("raw_leads", "company_size: below 1"),
+        ("raw_leads", "contact_age: above 150"), ("raw_web_visits", "pages: below 0")]
+    assert rejected[0][2].startswith("900001,") and rejected[3][2].startswith("900001,1,")
+    assert kept_leads == {900004} and kept_visits == {900002} and non_finite == 0
+
+
+def test_future_events_are_quarantined_and_never_move_the_watermark(project):
+    """An email dated 2099 changed the window features of 1,100 other leads: events after the
+    load time + skewless_max_event_lead are recorded, not used. The horizon is inclusive."""
+    seeds = project.root / "seeds"
+    load = {"skewless_load_time": "2026-07-01 00:00:00", "skewless_max_event_lead": "1d"}
+    project.dbt("seed")
+    project.dbt("build", "-s", "+lead_activity", "--exclude", "test_type:singular",
+                "--vars", json.dumps(load))
+    with project.connect() as con:
+        before = con.sql("select * from lead_activity order by all").fetchall()
+    _write_rows(seeds / "raw_emails.csv", [["900001", "1", "2099-01-01 00:00:00", "nurture"]])
+    _write_rows(seeds / "raw_conversions.csv", [["900001", "2026-07-02 00:00:00"],
+                                                ["900002", "2026-07-02T00:00:01Z"],
+                                                ["900003", "2026-07-02T02:00:00+02:00"]])
+    project.dbt("seed")
+    project.dbt("build", "-s", "+lead_activity", "+stg_crm__conversions", "stg_crm__rejected_rows",
+                "--exclude", "test_type:singular", "--vars", json.dumps(load))
+    with project.connect() as con:
+        after = con.sql("select * from lead_activity order by all").fetchall()
+        converted = {r[0] for r in con.sql("select lead_id from stg_crm__conversions "
+                                           "where lead_id > 900000").fetchall()}
+        rejected = sorted(con.sql("select raw_table, reason from stg_crm__rejected_rows").fetchall())
+    assert after == before
+    assert converted == {900001, 900003}
+    assert rejected == [("raw_conversions", "converted_at: after the load horizon"),
+                        ("raw_emails", "sent_at: after the load horizon")]
+
+
+# -- write, audit, then publish -----------------------------------------------------------------
+
+def _published_state(project) -> dict:
+    """Everything serving and Feast read, by content."""
+    files = {p.relative_to(project.features_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(project.features_dir.rglob("*")) if p.is_file()}
+    return {"duckdb": hashlib.sha256(project.duckdb_path.read_bytes()).hexdigest(),
+            "features": files, "published": (project.root / "data" / "published.json").read_text()}
+
+
+def _fresh_emails(project, lead_id: int) -> int:
+    """What a fresh (request-time) email count reads from the published event store."""
+    with project.connect() as con:
+        return con.execute("select count(*) from stg_crm__emails where lead_id = ?",
+                           [lead_id]).fetchall()[0][0]
+
+
+def test_a_failed_build_publishes_nothing(project, capsys):
+    """A conflicting email_id fails the unique test after stg_crm__emails was rebuilt: what
+    serving reads (staged tables, feature parquet, manifest) must not change."""
+    from skewless.cli import main
+
+    assert main(["build", "--project-dir", str(project.root)]) == 0
+    assert project.features_dir.is_symlink() and len(list(project.features_dir.glob("*.parquet"))) == 3
+    before, fresh = _published_state(project), _fresh_emails(project, 999)
+    manifest = project.manifest.read_bytes()
+    first = _data_rows(project.root / "seeds" / "raw_emails.csv")[0].split(",")
+    _write_rows(project.root / "seeds" / "raw_emails.csv",
+                [[first[0], "999", "2026-06-29 00:00:00", "nurture"]])
+    capsys.readouterr()
+    assert main(["build", "--project-dir", str(project.root)]) == 2
+    err = capsys.readouterr().err
+    assert "unique_stg_crm__emails_email_id" in err and "nothing was published" in err
+    assert "Traceback" not in err
+    assert _published_state(project) == before and project.manifest.read_bytes() == manifest
+    assert _fresh_emails(project, 999) == fresh
+
+
+def test_a_green_build_publishes_atomically_and_keeps_the_load_record(project):
+    from skewless.publish import KEEP_BUILDS, build_and_publish, published_build
+
+    builds = [build_and_publish(project, say=lambda line: None) for _ in range(KEEP_BUILDS + 1)]
+    assert published_build(project.root) == builds[-1].build_id
+    assert os.readlink(project.features_dir) == f".builds/{builds[-1].build_id}/features"
+    with project.connect() as con:
+        loads = con.sql("select count(distinct load_id) from stg_crm__loads").fetchall()[0][0]
+        assert con.sql("select count(*) from lead_profile").fetchall()[0][0] > 0
+    assert loads == KEEP_BUILDS + 1
+    kept = sorted(p.name for p in (project.root / "data" / ".builds").iterdir() if p.is_dir())
+    assert kept == [b.build_id for b in builds[-KEEP_BUILDS:]]
+
+
+def test_an_empty_feature_view_is_a_parquet_file_with_no_rows(project):
+    """dbt-duckdb writes an empty model as one all-NULL row; Feast would read it."""
+    import pyarrow.parquet as pq
+
+    features = project.root / "models" / "features"
+    (features / "empty_profile.sql").write_text(
+        "{{ config(contract={'enforced': false}) }}\n"
+        "select * from {{ ref('lead_profile') }} where lead_id < 0\n")
+    project.dbt("seed")
+    project.dbt("build", "-s", "+empty_profile", "--exclude", "test_type:singular")
+    table = pq.read_table(project.features_dir / "empty_profile.parquet")
+    profile = pq.read_table(project.features_dir / "lead_profile.parquet")
+    assert table.num_rows == 0 and table.schema.names == profile.schema.names
+    with project.connect() as con:
+        assert con.sql("select count(*) from empty_profile").fetchall()[0][0] == 0
