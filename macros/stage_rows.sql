@@ -8,6 +8,8 @@
     lower       text only: lower-cased
     min, max    the domain of the typed value (inclusive)
     event_time  timestamp only: rows after the load horizon are quarantined (see load_horizon)
+    on_error    'drop' (default): a value that is not exactly of its type drops the row (recorded);
+                'fail': it fails the build, the engine's cast error naming column and value
 
   checked_rows(raw, spec) selects every raw row with its typed columns, `_sk_reason` (NULL when
   the row is kept, else the first problem: a value that is not exactly of its type, outside its
@@ -29,7 +31,12 @@
 {%- endmacro %}
 
 {% macro _typed(col) -%}
-  {%- if col['type'] == 'timestamp' -%}
+  {%- if col.get('on_error', 'drop') == 'fail' and col['type'] not in ('timestamp', 'text') -%}
+    {#- a cast of the message itself: an error on every engine, naming column and value -#}
+    (case when {{ skewless.parse_problem(col['name'], col['type']) }} is not null
+          then cast('{{ col['name'] }}: not an exact {{ col['type'] }}: ' || {{ col['name'] }} as {{ col['type'] }})
+          else {{ skewless.parse_exact(col['name'], col['type']) }} end)
+  {%- elif col['type'] == 'timestamp' -%}
     {{ skewless.to_utc_timestamp(col['name']) }}
   {%- elif col.get('lower') -%}
     lower({{ skewless.parse_exact(col['name'], 'text') }})
@@ -40,7 +47,7 @@
 
 {% macro checked_rows(raw, spec) -%}
   {%- set problems = [] -%}
-  {%- for col in spec if col['type'] not in ('timestamp', 'text') -%}
+  {%- for col in spec if col['type'] not in ('timestamp', 'text') and col.get('on_error') != 'fail' -%}
     {%- do problems.append(skewless.parse_problem(col['name'], col['type'])) -%}
   {%- endfor -%}
   {%- for col in spec -%}

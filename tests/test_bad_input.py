@@ -214,6 +214,21 @@ def test_numbers_are_parsed_exactly_on_every_engine(project, engine_name):
     assert {"1.4", "249.7"} <= {texts[i - first_id] for i in expected_rejected}
 
 
+def test_a_column_declared_on_error_fail_fails_the_build_naming_the_value(project):
+    spec = project.root / "macros" / "crm_staging.sql"
+    declared = "{'name': 'email_id', 'type': 'bigint'}"
+    assert declared in spec.read_text()
+    spec.write_text(spec.read_text().replace(
+        declared, "{'name': 'email_id', 'type': 'bigint', 'on_error': 'fail'}"))
+    _write_rows(project.root / "seeds" / "raw_emails.csv",
+                [["12.5", "1", "2026-03-06 04:39:32", "nurture"]])
+    project.dbt("seed", "-s", "raw_emails")
+    with pytest.raises(StepFailed) as err:
+        project.dbt("build", "-s", "stg_crm__emails")
+    assert "stg_crm__emails" in str(err.value)
+    assert "email_id: not an exact bigint: 12.5" in str(err.value)
+
+
 @contextmanager
 def _environ(values: dict[str, str]):
     saved = {k: os.environ.get(k) for k in values}
