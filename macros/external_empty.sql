@@ -15,11 +15,14 @@
   {%- set columns = adapter.get_columns_in_relation(temp) -%}
   {%- set check -%}
     select count(*) = 1
-           and count(*) filter (where {% for col in columns %}{{ adapter.quote(col.column) }} is null{% if not loop.last %} and {% endif %}{% endfor %}) = 1
+           and count(*) filter (where {% for col in columns -%}
+             {{ adapter.quote(col.column) }} is null{% if not loop.last %} and {% endif %}
+           {%- endfor %}) = 1
     from {{ temp }}
   {%- endset -%}
   {%- if columns and run_query(check)[0][0] -%}
-    {{ return("copy (select * from " ~ temp ~ " where false) to '" ~ location ~ "' (format parquet)") }}
+    {{ return("copy (select * from " ~ temp ~ " where false) to '" ~ location
+              ~ "' (format parquet)") }}
   {%- endif -%}
   {{ return('select 1') }}
 {%- endmacro %}

@@ -34,7 +34,8 @@
   {%- if col.get('on_error', 'drop') == 'fail' and col['type'] not in ('timestamp', 'text') -%}
     {#- a cast of the message itself: an error on every engine, naming column and value -#}
     (case when {{ skewless.parse_problem(col['name'], col['type']) }} is not null
-          then cast('{{ col['name'] }}: not an exact {{ col['type'] }}: ' || {{ col['name'] }} as {{ col['type'] }})
+          then cast('{{ col['name'] }}: not an exact {{ col['type'] }}: ' || {{ col['name'] }}
+                    as {{ col['type'] }})
           else {{ skewless.parse_exact(col['name'], col['type']) }} end)
   {%- elif col['type'] == 'timestamp' -%}
     {{ skewless.to_utc_timestamp(col['name']) }}
@@ -47,7 +48,8 @@
 
 {% macro checked_rows(raw, spec) -%}
   {%- set problems = [] -%}
-  {%- for col in spec if col['type'] not in ('timestamp', 'text') and col.get('on_error') != 'fail' -%}
+  {%- for col in spec if col['type'] not in ('timestamp', 'text')
+                         and col.get('on_error') != 'fail' -%}
     {%- do problems.append(skewless.parse_problem(col['name'], col['type'])) -%}
   {%- endfor -%}
   {%- for col in spec -%}
@@ -68,8 +70,12 @@ select
   {%- for col in spec %}
     _sk_t_{{ col['name'] }} as {{ col['name'] }},
   {%- endfor %}
-    {% if problems %}coalesce({{ problems | join(',\n             ') }}){% else %}cast(null as varchar){% endif %} as _sk_reason,
-    concat_ws(',', {% for col in spec %}coalesce({{ col['name'] }}, ''){% if not loop.last %}, {% endif %}{% endfor %}) as _sk_raw_row
+    {% if problems -%}
+      coalesce({{ problems | join(',\n             ') }})
+    {%- else %}cast(null as varchar){% endif %} as _sk_reason,
+    concat_ws(',', {% for col in spec -%}
+      coalesce({{ col['name'] }}, ''){% if not loop.last %}, {% endif %}
+    {%- endfor %}) as _sk_raw_row
 from (
     select *,
       {%- for col in spec %}
@@ -81,7 +87,7 @@ from (
 
 {#- The staged model: the kept rows, typed, exact duplicates removed (when `distinct`). -#}
 {% macro staged_rows(raw, spec, distinct=true) -%}
-select {% if distinct %}distinct {% endif %}{% for col in spec %}{{ col['name'] }}{% if not loop.last %}, {% endif %}{% endfor %}
+select {% if distinct %}distinct {% endif %}{{ spec | map(attribute='name') | join(', ') }}
 from ({{ skewless.checked_rows(raw, spec) }}) as _sk_checked
 where _sk_reason is null
 {%- endmacro %}

@@ -38,10 +38,11 @@ select latest.raw_table, cast('rejected ' || cast(latest.rejected_rows as varcha
 from latest where latest.rejected_rows > latest.raw_rows * {{ rejected }}
 {%- if staleness %}
 union all
-select latest.raw_table, cast('stale export: newest event ' || cast(latest.newest_event_at as varchar)
-       as varchar)
+select latest.raw_table,
+       cast('stale export: newest event ' || cast(latest.newest_event_at as varchar) as varchar)
 from latest
 where latest.newest_event_at is null
-   or latest.newest_event_at < latest.loaded_at - {{ skewless.interval_literal(staleness, 'skewless_max_staleness') }}
+   or latest.newest_event_at
+      < latest.loaded_at - {{ skewless.interval_literal(staleness, 'skewless_max_staleness') }}
 {%- endif %}
 {% endtest %}

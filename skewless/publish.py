@@ -94,7 +94,8 @@ def build_lock(root: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StepFailed(f"another `skewless build` is running ({lock_path} is locked)") from None
+            raise StepFailed(f"another `skewless build` is running ({lock_path} is locked)"
+                             ) from None
         try:
             yield
         finally:
@@ -123,7 +124,8 @@ def _dbt(root: Path, env: dict[str, str], args: list[str], build: Build) -> str:
                           capture_output=True, text=True)
     if proc.returncode != 0:
         lines = (proc.stdout + proc.stderr).strip().splitlines()
-        start = next((i for i, line in enumerate(lines) if "Completed with" in line), len(lines) - 30)
+        summary = [i for i, line in enumerate(lines) if "Completed with" in line]
+        start = summary[0] if summary else len(lines) - 30
         tail = "\n".join(lines[max(start, 0):])
         raise BuildFailed(f"`dbt {args[0]}` failed (exit {proc.returncode}) in {build.folder}; "
                           f"nothing was published, what serving reads is unchanged:\n{tail}")

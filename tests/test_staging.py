@@ -36,8 +36,8 @@ def test_timestamps_are_the_same_instants_in_utc(built):
 def test_staging_reports_exactly_the_duplicates_it_dropped(built):
     seeds = built.root / "seeds"
     with built.connect() as con:
-        reported = {t: n for t, reason, n in con.sql("select * from stg_crm__dropped_rows").fetchall()
-                    if reason == "exact duplicate export"}
+        reported = {t: n for t, reason, n in con.sql("select * from stg_crm__dropped_rows")
+                    .fetchall() if reason == "exact duplicate export"}
         for raw in RAW:
             with (seeds / f"{raw}.csv").open(newline="") as fh:
                 rows = [tuple(r) for r in csv.reader(fh)][1:]
@@ -54,7 +54,8 @@ def test_every_raw_row_is_kept_rejected_or_a_counted_duplicate(built):
     seeds = built.root / "seeds"
     with built.connect() as con:
         loads = {t: (raw, rejected, staged) for t, raw, rejected, staged in con.sql(
-            "select raw_table, raw_rows, rejected_rows, staged_rows from stg_crm__loads").fetchall()}
+            "select raw_table, raw_rows, rejected_rows, staged_rows from stg_crm__loads")
+            .fetchall()}
         dropped: dict[str, int] = {}
         for table, _, n in con.sql("select * from stg_crm__dropped_rows").fetchall():
             dropped[table] = dropped.get(table, 0) + n

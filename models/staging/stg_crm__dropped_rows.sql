@@ -7,7 +7,8 @@ select
     cast('{{ raw_name }}' as varchar) as raw_table,
     cast('exact duplicate export' as varchar) as reason,
     cast((select count(*) from {{ ref(raw_name) }})
-         - (select count(*) from {{ ref('stg_crm__rejected_rows') }} where raw_table = '{{ raw_name }}')
+         - (select count(*) from {{ ref('stg_crm__rejected_rows') }}
+            where raw_table = '{{ raw_name }}')
          - (select count(*) from {{ ref(table['model']) }}) as bigint) as rows_dropped
 union all
 {% endfor %}
