@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast lint format seeds clean system-deps
+.PHONY: demo build test test-fast lint format seeds clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/skewless demo
+
+# Write, audit, then publish: dbt build with every test into data/.builds/<id>; only a green
+# build replaces data/skewless.duckdb and data/features (docs/staging.md).
+build: $(STAMP)
+	$(BIN)/skewless build
 
 # The complete suite (what CI runs): lint, then every test against real DuckDB, Feast,
 # PostgreSQL and Redis.

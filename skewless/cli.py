@@ -1,4 +1,4 @@
-"""The `skewless` command line: demo, generate, online-sql, check, materialize, serve, audit."""
+"""The `skewless` command line: demo, generate, build, online-sql, check, materialize, serve, audit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from skewless.bundle import BundleError
 from skewless.manifest import ManifestError
 from skewless.project import StepFailed
+from skewless.raw_exports import RawExportError
 from skewless.serving.server import BadRequest, UnknownFeature
 
 
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--leads", type=int, default=2000)
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--format", choices=["csv", "parquet"], default="csv")
+
+    build = sub.add_parser("build", help="check the raw exports, dbt build with every test into "
+                                          "data/.builds/<id>, and only then publish it")
+    build.add_argument("--project-dir", type=Path, default=Path.cwd())
+    build.add_argument("--vars", default=None, help="dbt vars (YAML/JSON) for the build")
 
     online = sub.add_parser("online-sql", help="render target/online_sql/<dialect>/<view>.sql (runs dbt compile)")
     online.add_argument("--project-dir", type=Path, default=Path.cwd())
@@ -75,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_check(args)
     try:
         return _run(args)
-    except (ManifestError, StepFailed, FileNotFoundError, BundleError, BadRequest, UnknownFeature) as exc:
+    except (ManifestError, StepFailed, FileNotFoundError, BundleError, BadRequest, UnknownFeature,
+            RawExportError) as exc:
         print(f"skewless: {exc}", file=sys.stderr)
         return 2
 
@@ -95,6 +102,10 @@ def _run(args: argparse.Namespace) -> int:
         from skewless.demo.run import run_demo
 
         run_demo(project.root)
+    elif args.command == "build":
+        from skewless.publish import build_and_publish
+
+        build_and_publish(project, args.vars)
     elif args.command == "online-sql":
         from skewless.online_sql import OUT_DIR, render_online_sql
 

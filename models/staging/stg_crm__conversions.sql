@@ -1,5 +1,3 @@
--- One row per converted lead: typed, UTC converted_at.
-select distinct
-    cast(lead_id as bigint) as lead_id,
-    {{ skewless.to_utc_timestamp('converted_at') }} as converted_at
-from {{ ref('raw_conversions') }}
+-- One row per converted lead: typed exactly, UTC converted_at; exact duplicate exports removed;
+-- rejected rows recorded in stg_crm__rejected_rows (spec: macros/crm_staging.sql).
+{{ skewless.crm_staged('raw_conversions') }}

@@ -1,15 +1,17 @@
--- What staging dropped, and why: one row per raw table and reason. Nothing else is dropped:
--- a row that cannot be typed fails the build instead.
-{%- set tables = [
-    ('raw_leads', 'stg_crm__leads'),
-    ('raw_emails', 'stg_crm__emails'),
-    ('raw_web_visits', 'stg_crm__web_visits'),
-    ('raw_conversions', 'stg_crm__conversions'),
-] %}
-{% for raw, staged in tables %}
+-- What staging dropped, and why: one row per raw table and reason. Exact duplicate exports are
+-- always listed (0 included); rows rejected for another reason (stg_crm__rejected_rows) are
+-- listed per reason.
+{%- set spec = skewless.crm_staging_spec() %}
+{% for raw_name, table in spec.items() %}
 select
-    cast('{{ raw }}' as varchar) as raw_table,
+    cast('{{ raw_name }}' as varchar) as raw_table,
     cast('exact duplicate export' as varchar) as reason,
-    cast((select count(*) from {{ ref(raw) }}) - (select count(*) from {{ ref(staged) }}) as bigint) as rows_dropped
-{% if not loop.last %}union all{% endif %}
+    cast((select count(*) from {{ ref(raw_name) }})
+         - (select count(*) from {{ ref('stg_crm__rejected_rows') }}
+            where raw_table = '{{ raw_name }}')
+         - (select count(*) from {{ ref(table['model']) }}) as bigint) as rows_dropped
+union all
 {% endfor %}
+select raw_table, reason, cast(count(*) as bigint) as rows_dropped
+from {{ ref('stg_crm__rejected_rows') }}
+group by raw_table, reason

@@ -1,7 +1,4 @@
--- One row per email: typed, UTC sent_at; exact duplicate exports removed.
-select distinct
-    cast(email_id as bigint) as email_id,
-    cast(lead_id as bigint) as lead_id,
-    {{ skewless.to_utc_timestamp('sent_at') }} as sent_at,
-    cast(lower(trim(kind)) as varchar) as kind
-from {{ ref('raw_emails') }}
+-- One row per email: typed exactly, UTC sent_at; exact duplicate exports removed; rows that do
+-- not parse exactly or are dated after the load horizon are dropped and recorded in
+-- stg_crm__rejected_rows (spec: macros/crm_staging.sql).
+{{ skewless.crm_staged('raw_emails') }}

@@ -1,6 +1,4 @@
 -- The label spine: each time an open lead was scored, and whether it converted within 14 days.
-select
-    cast(lead_id as bigint) as lead_id,
-    {{ skewless.to_utc_timestamp('scored_at') }} as scored_at,
-    cast(converted_within_14d as boolean) as converted_within_14d
-from {{ ref('raw_scoring_events') }}
+-- Exact duplicate label rows are removed (and counted in stg_crm__dropped_rows): a duplicate
+-- export must not add training rows. Rejected rows are recorded in stg_crm__rejected_rows.
+{{ skewless.crm_staged('raw_scoring_events') }}

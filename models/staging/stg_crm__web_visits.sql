@@ -1,7 +1,4 @@
--- One row per web visit: typed, UTC visited_at; exact duplicate exports removed.
-select distinct
-    cast(visit_id as bigint) as visit_id,
-    cast(lead_id as bigint) as lead_id,
-    {{ skewless.to_utc_timestamp('visited_at') }} as visited_at,
-    cast(pages as integer) as pages
-from {{ ref('raw_web_visits') }}
+-- One row per web visit: typed exactly, UTC visited_at; exact duplicate exports removed; rows
+-- that do not parse exactly, have pages < 0 or are dated after the load horizon are dropped and
+-- recorded in stg_crm__rejected_rows (spec: macros/crm_staging.sql).
+{{ skewless.crm_staged('raw_web_visits') }}
