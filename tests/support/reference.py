@@ -53,8 +53,7 @@ def asof(spine: list[dict], spine_ts: str, views: list[View], timestamps: bool =
             if timestamps:
                 row[f"{v.name}__event_ts"] = picked["event_timestamp"] if picked else None
                 row[f"{v.name}__created_ts"] = (picked[v.created or "event_timestamp"] if picked else None)
-                row[f"{v.name}__available_at"] = (max(picked["event_timestamp"], v.available_at(picked))
-                                                  if picked else None)
+                row[f"{v.name}__available_at"] = v.available_at(picked) if picked else None
         out.append(row)
     return out
 
