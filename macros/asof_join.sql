@@ -39,10 +39,11 @@
   {#- the spine's columns by lower-cased name (none when given as names: a run-time table) -#}
   {%- set spine_types = none if spine_columns else skewless.relation_column_types(spine) -%}
   {%- set spine_names = spine_columns or spine_types.values() | map(attribute='name') | list -%}
-  {%- set spine_ts = skewless._asof_spine_column(spine, spine_names, spine_ts, none) -%}
   {%- set views = [] -%}
+  {%- set ns = namespace(spine_ts=spine_ts) -%}
   {%- for relation in feature_views -%}
     {%- set spec = skewless._asof_view(spine, spine_names, spine_types, spine_ts, relation) -%}
+    {%- set ns.spine_ts = spec['spine_ts'] -%}
     {%- do spec.update({'relation': relation, 'alias': '_sk_fv' ~ loop.index,
                         'outputs': skewless._asof_output_names(spec, full_feature_names,
                                                               timestamps)}) -%}
@@ -51,37 +52,36 @@
   {%- set portable = rendering == 'portable' or skewless.render_mode() != 'offline' -%}
   {%- set render = skewless.default__asof_join if portable
                    else adapter.dispatch('asof_join', 'skewless') -%}
-  {{ return(render(spine, spine_names, spine_ts, views, timestamps)) }}
+  {{ return(render(spine, spine_names, ns.spine_ts, views, timestamps)) }}
 {%- endmacro %}
 
-{#- the spine's spelling of `column` (case-insensitive); a compile error naming the spine and
-    the view that needs it when the spine has no such column -#}
+{#- the spine's spelling of `column` (case-insensitive); a compile error naming the spine, the
+    column and the view that needs it when the spine has no such column -#}
 {% macro _asof_spine_column(spine, spine_names, column, view_name) -%}
   {%- for name in spine_names if name | lower == column | lower -%}
     {{ return(name) }}
   {%- endfor -%}
   {{ exceptions.raise_compiler_error(
        "skewless.asof_join: spine " ~ spine ~ " has no column '" ~ column ~ "'"
-       ~ (" (needed to join feature view '" ~ view_name ~ "')" if view_name else
-          " (its instant, spine_ts)")
-       ~ "; it has: " ~ spine_names | join(', ')) }}
+       ~ " (needed to join feature view '" ~ view_name ~ "'); it has: " ~ spine_names | join(', ')) }}
 {%- endmacro %}
 
 {#- one feature view's spec, checked against the spine (columns and types), with
-    `spine_keys`: its join keys as the spine spells them -#}
+    `spine_keys` and `spine_ts`: its join keys and the instant as the spine spells them -#}
 {% macro _asof_view(spine, spine_names, spine_types, spine_ts, relation) -%}
   {%- set spec = skewless.feature_view_spec(relation) -%}
   {%- set view_types = spec['types'] or skewless.relation_column_types(relation) -%}
   {%- set where = "feature view '" ~ spec['name'] ~ "'" -%}
   {%- set spine_keys = [] -%}
-  {%- for key in spec['keys'] -%}
+  {%- for key in spec['keys'] + [spine_ts] -%}
     {%- set spine_key = skewless._asof_spine_column(spine, spine_names, key, spec['name']) -%}
     {%- do spine_keys.append(spine_key) -%}
-    {%- if spine_types is not none and (key | lower) in view_types -%}
+    {%- if not loop.last and spine_types is not none and (key | lower) in view_types -%}
       {%- do skewless.check_key_types(key, spine, spine_types[spine_key | lower], spec['name'],
                                       view_types[key | lower]) -%}
     {%- endif -%}
   {%- endfor -%}
+  {%- set spine_ts = spine_keys.pop() -%}
   {%- if spine_types is not none -%}
     {%- do skewless.check_instant_type(spine_types[spine_ts | lower], spine_ts,
                                        'spine ' ~ spine) -%}
@@ -90,7 +90,7 @@
         if column and (column | lower) in view_types -%}
     {%- do skewless.check_instant_type(view_types[column | lower], column, where) -%}
   {%- endfor -%}
-  {%- do spec.update({'spine_keys': spine_keys}) -%}
+  {%- do spec.update({'spine_keys': spine_keys, 'spine_ts': spine_ts}) -%}
   {{ return(spec) }}
 {%- endmacro %}
 

@@ -77,44 +77,70 @@ def has_as_of(sql: str) -> bool:
     return any(p.name == "as_of" for p in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Placeholder))
 
 
+def quote(name: str) -> str:
+    """``name`` as a quoted SQL identifier (reserved words and mixed case stay themselves)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _column(alias: str, name: str) -> str:
+    return f"{alias}.{quote(name)}"
+
+
 def _floor(expr: str, seconds: int) -> str:
+    """SQL: the last instant on the ``seconds`` grid (aligned to the epoch) at or before expr."""
     return f"time_bucket(interval '{seconds} seconds', {expr}, timestamp '1970-01-01')"
 
 
 def availability_predicate(view: FeatureViewSpec, row: str, as_of: str) -> str:
-    """SQL: the row was available at ``as_of`` (DESIGN section 2), over the alias ``row``."""
-    available = f"{row}.{view.created or view.timestamp}"
+    """SQL: the row was available at ``as_of`` (docs/design.md section 2), over the alias
+    ``row``: ``created + lag`` at or before the last cadence tick at or before ``as_of`` (the
+    same as its first tick at or after being at or before ``as_of``)."""
+    available = _column(row, view.created or view.timestamp)
     if view.lag:
         available = f"{available} + interval '{int(view.lag.total_seconds())} seconds'"
     bound = _floor(as_of, int(view.cadence.total_seconds())) if view.cadence else as_of
     return f"{available} <= {bound}"
 
 
-def point_query(view: FeatureViewSpec, model_sql: str) -> str:
-    """The DuckDB point query of ``view`` around its online-mode compiled SQL."""
+def _request(keys: Sequence[str]) -> str:
+    """The requested keys: one row per position of the ``$<key>`` lists (zipped)."""
+    return ", ".join(f"unnest(${k}) as {quote(k)}" for k in keys)
+
+
+def _keys_equal(keys: Sequence[str], left: str, right: str) -> str:
+    return " and ".join(f"{_column(left, k)} = {_column(right, k)}" for k in keys)
+
+
+def _as_of_selection(view: FeatureViewSpec, as_of: str) -> str:
+    """The point-in-time contract over versioned rows ``_sk_view``: the latest (event,
+    created) per requested key with event <= as_of, within the ttl, available at as_of."""
     keys = view.join_keys
-    as_of = "cast($as_of as timestamp)"
-    request = ", ".join(f"unnest(${k}) as {k}" for k in keys)
-    on = " and ".join(f"_sk_value.{k} = _sk_request.{k}" for k in keys)
-    out = ", ".join([f"_sk_request.{k}" for k in keys] + [f"_sk_value.{f.name}" for f in view.features]
-                    + [f"_sk_value.{view.timestamp} as event_ts"])
-    if has_as_of(model_sql):
-        return (f"with _sk_view as ({model_sql}\n),\n_sk_request as (select {request}),\n"
-                f"_sk_value as (select * from _sk_view)\n"
-                f"select {out}\nfrom _sk_request left join _sk_value on {on}")
-    order = f"_sk_view.{view.timestamp} desc" + (f", _sk_view.{view.created} desc" if view.created else "")
-    where = ["exists (select 1 from _sk_request where "
-             + " and ".join(f"_sk_request.{k} = _sk_view.{k}" for k in keys) + ")",
-             f"_sk_view.{view.timestamp} <= {as_of}",
-             availability_predicate(view, "_sk_view", as_of)]
+    event = _column("_sk_view", view.timestamp)
+    order = f"{event} desc" + (f", {_column('_sk_view', view.created)} desc" if view.created else "")
+    where = [f"exists (select 1 from _sk_request where {_keys_equal(keys, '_sk_request', '_sk_view')})",
+             f"{event} <= {as_of}", availability_predicate(view, "_sk_view", as_of)]
     if view.ttl:
-        where.append(f"_sk_view.{view.timestamp} >= {as_of} - interval '{int(view.ttl.total_seconds())} seconds'")
-    return (f"with _sk_view as ({model_sql}\n),\n_sk_request as (select {request}),\n"
-            f"_sk_ranked as (\n  select _sk_view.*, row_number() over (partition by "
-            f"{', '.join('_sk_view.' + k for k in keys)} order by {order}) as _sk_rank\n"
-            f"  from _sk_view\n  where {' and '.join(where)}\n),\n"
-            f"_sk_value as (select * from _sk_ranked where _sk_rank = 1)\n"
-            f"select {out}\nfrom _sk_request left join _sk_value on {on}")
+        where.append(f"{event} >= {as_of} - interval '{int(view.ttl.total_seconds())} seconds'")
+    partition = ", ".join(_column("_sk_view", k) for k in keys)
+    return (f"_sk_ranked as (\n  select _sk_view.*, row_number() over (partition by {partition}"
+            f" order by {order}) as _sk_rank\n  from _sk_view\n  where {' and '.join(where)}\n),\n"
+            f"_sk_value as (select * from _sk_ranked where _sk_rank = 1)\n")
+
+
+def point_query(view: FeatureViewSpec, model_sql: str) -> str:
+    """The DuckDB point query of ``view`` around its online-mode compiled SQL; every
+    identifier it adds is quoted."""
+    keys = view.join_keys
+    out = ", ".join([_column("_sk_request", k) for k in keys]
+                    + [_column("_sk_value", f.name) for f in view.features]
+                    + [f"{_column('_sk_value', view.timestamp)} as event_ts"])
+    head = f"with _sk_view as ({model_sql}\n),\n_sk_request as (select {_request(keys)}),\n"
+    if has_as_of(model_sql):
+        value = "_sk_value as (select * from _sk_view)\n"
+    else:
+        value = _as_of_selection(view, "cast($as_of as timestamp)")
+    return (f"{head}{value}select {out}\nfrom _sk_request left join _sk_value on "
+            f"{_keys_equal(keys, '_sk_value', '_sk_request')}")
 
 
 def header(view: FeatureViewSpec, dialect: str) -> str:
