@@ -63,7 +63,8 @@
   {%- endfor -%}
   {{ exceptions.raise_compiler_error(
        "skewless.asof_join: spine " ~ spine ~ " has no column '" ~ column ~ "'"
-       ~ " (needed to join feature view '" ~ view_name ~ "'); it has: " ~ spine_names | join(', ')) }}
+       ~ " (needed to join feature view '" ~ view_name ~ "'); it has: "
+       ~ spine_names | join(', ')) }}
 {%- endmacro %}
 
 {#- one feature view's spec, checked against the spine (columns and types), with

@@ -26,7 +26,8 @@
 {%- endmacro %}
 
 {% macro duckdb__ceil_to_cadence(expr, step) -%}
-  (case when time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') = {{ expr }} then {{ expr }}
+  (case when time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') = {{ expr }}
+        then {{ expr }}
         else time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') + {{ step }} end)
 {%- endmacro %}
 

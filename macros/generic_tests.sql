@@ -80,7 +80,8 @@ where {{ condition }}
   {%- for view in skewless._pit_views(model) -%}
     {%- do conditions.append((view, skewless.quote(view ~ '__event_ts') ~ ' > ' ~ spine_ts)) -%}
   {%- endfor -%}
-  {{ skewless._pit_violations(model, spine_ts, 'event timestamp after the spine instant', conditions) }}
+  {{ skewless._pit_violations(model, spine_ts, 'event timestamp after the spine instant',
+                              conditions) }}
 {% endtest %}
 
 {% test feature_rows_available(model, spine_ts) %}
@@ -88,7 +89,8 @@ where {{ condition }}
   {%- for view in skewless._pit_views(model) -%}
     {%- do conditions.append((view, skewless.quote(view ~ '__available_at') ~ ' > ' ~ spine_ts)) -%}
   {%- endfor -%}
-  {{ skewless._pit_violations(model, spine_ts, 'not yet available at the spine instant', conditions) }}
+  {{ skewless._pit_violations(model, spine_ts, 'not yet available at the spine instant',
+                              conditions) }}
 {% endtest %}
 
 {% test feature_rows_within_ttl(model, spine_ts) %}

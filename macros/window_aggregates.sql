@@ -11,13 +11,13 @@
     keys        join key columns, named the same in spine and events.
     events      a relation or CTE name of events; `event_ts` is their UTC timestamp.
     aggregates  list of {'name': n, 'fn': f, 'expr': sql, 'type': t}; `fn` is one of
-                  count           rows (with `expr`: rows where expr is not NULL) -> bigint, 0 if none
-                  sum             sum of expr                                 -> `type`, 0 if none
-                  avg             mean of non-NULL expr                       -> double, NULL if none
-                  min, max        of expr                                     -> expr's type, NULL if none
-                  count_distinct  distinct non-NULL values of expr            -> bigint, 0 if none
-                  last            expr of the latest event with non-NULL expr
-                                  (ties: the greatest value)                  -> expr's type, NULL if none
+                  count           rows (with `expr`: rows where expr is not NULL): bigint, 0 if none
+                  sum             sum of expr: `type`, 0 if none
+                  avg             mean of non-NULL expr: double, NULL if none
+                  min, max        of expr: expr's type, NULL if none
+                  count_distinct  distinct non-NULL values of expr: bigint, 0 if none
+                  last            expr of the latest event with non-NULL expr (ties: the
+                                  greatest value): expr's type, NULL if none
                 `type` casts the result (DuckDB sums integers to HUGEINT: give sums a type).
                 Each makes one column per window, named `<name>_<window label>`.
     windows     dict label -> duration, e.g. {'7d': '7d', '30d': '30d'}; labels are column suffixes.
@@ -131,8 +131,8 @@ _sk_ev as (
 {{ skewless._window_duckdb_point_aggs(aggregates, plan, windows) }}
 select _sk_spine.* exclude (_sk_t, _sk_p)
 {%- for label in windows %}{% for agg in aggregates %},
-    {{ skewless._window_result(agg, '_sk_pa.' ~ skewless.quote(skewless._window_output(agg, label))) }}
-    as {{ skewless.quote(skewless._window_output(agg, label)) }}
+    {%- set out = skewless.quote(skewless._window_output(agg, label)) %}
+    {{ skewless._window_result(agg, '_sk_pa.' ~ out) }} as {{ out }}
 {%- endfor %}{% endfor %}
 from _sk_spine
 left join _sk_point_aggs as _sk_pa using (_sk_p)
@@ -149,7 +149,8 @@ left join _sk_point_aggs as _sk_pa using (_sk_p)
   {%- endfor -%}
   {%- set col = {} -%}
   {%- for agg in aggregates -%}
-    {%- do col.update({agg['name']: 'x' ~ exprs.index(agg['expr']) if agg.get('expr') else 'one'}) -%}
+    {%- set c = 'x' ~ exprs.index(agg['expr']) if agg.get('expr') else 'one' -%}
+    {%- do col.update({agg['name']: c}) -%}
   {%- endfor -%}
   {%- set inv = aggregates | selectattr('fn', 'in', ['count', 'sum', 'avg']) | list -%}
   {%- set parts = {'count': ['n'], 'sum': ['s'], 'avg': ['s', 'n']} -%}
@@ -258,10 +259,12 @@ _sk_last as (
     {%- for agg in plan['last'] %}
     {%- set alias = '_sk_l' ~ loop.index %}
     asof left join (
-        select {{ skewless.quote_all(keys) }}, _sk_ts, max(_sk_{{ plan['col'][agg['name']] }}) as _sk_x
+        select {{ skewless.quote_all(keys) }}, _sk_ts, max(_sk_{{ plan['col'][agg['name']] }})
+               as _sk_x
         from _sk_ev where _sk_{{ plan['col'][agg['name']] }} is not null group by all
     ) as {{ alias }}
-        on {{ skewless._window_keys_equal(keys, alias, '_sk_pt') }}{{ alias }}._sk_ts <= _sk_pt._sk_t
+        on {{ skewless._window_keys_equal(keys, alias, '_sk_pt') -}}
+           {{ alias }}._sk_ts <= _sk_pt._sk_t
     {%- endfor %}
 )
 {%- endmacro %}
@@ -276,7 +279,8 @@ _sk_last as (
   {%- set out = skewless.quote(skewless._window_output(agg, label)) -%}
   {%- if agg['fn'] == 'count' -%}{{ n }}
   {%- elif agg['fn'] == 'sum' -%}{{ s }}
-  {%- elif agg['fn'] == 'avg' -%}case when {{ n }} > 0 then cast({{ s }} as double precision) / ({{ n }}) end
+  {%- elif agg['fn'] == 'avg' -%}
+    case when {{ n }} > 0 then cast({{ s }} as double precision) / ({{ n }}) end
   {%- elif agg['fn'] == 'last' -%}_sk_last.{{ out }}
   {%- else -%}_sk_ranged.{{ out }}
   {%- endif -%}
@@ -313,7 +317,8 @@ with _sk_points as (
 _sk_in_window as (
     select _sk_pairs.*
     {%- for label, duration in windows.items() %},
-        _sk_ts > _sk_t - {{ skewless.interval_literal(duration, 'window ' ~ label) }} as _sk_in_{{ label }}
+        _sk_ts > _sk_t - {{ skewless.interval_literal(duration, 'window ' ~ label) }}
+        as _sk_in_{{ label }}
     {%- endfor %}
     from _sk_pairs
 ),
@@ -332,14 +337,16 @@ _sk_pairs as (
     from _sk_points as _sk_p
     join (
         select {{ skewless.quote_all(keys) }}, {{ ts }}
-        {%- for agg in aggregates if agg.get('expr') %}, {{ agg['expr'] }} as _sk_x{{ loop.index0 }}{% endfor %}
+        {%- for agg in aggregates if agg.get('expr') %},
+               {{ agg['expr'] }} as _sk_x{{ loop.index0 }}
+        {%- endfor %}
         from {{ events }}
         where {{ ts }} is not null{% if where %} and ({{ where }}){% endif %}
     ) as _sk_e
       on {{ skewless._window_keys_equal(keys, '_sk_e', '_sk_p') -}}
          _sk_e.{{ ts }} <= _sk_p._sk_t
-     and _sk_e.{{ ts }} > _sk_p._sk_t
-                           - {{ skewless.interval_literal(skewless.widest_duration(windows.values())) }}
+     and _sk_e.{{ ts }} > _sk_p._sk_t - {{ skewless.interval_literal(
+                                              skewless.widest_duration(windows.values())) }}
 )
 {%- endmacro %}
 
@@ -388,7 +395,8 @@ _sk_point_aggs as (
     {%- endfor %}{% endfor %}
     from _sk_points
     left join _sk_ranked_last as _sk_r
-      on {{ skewless._window_keys_equal(keys, '_sk_r', '_sk_points') }}_sk_r._sk_t = _sk_points._sk_t
+      on {{ skewless._window_keys_equal(keys, '_sk_r', '_sk_points') -}}
+         _sk_r._sk_t = _sk_points._sk_t
     group by {{ skewless.quote_all(keys, '_sk_points.') }}, _sk_points._sk_t
 )
 {%- endmacro %}

@@ -56,7 +56,8 @@ _sk_changes as (
     select {{ skewless.quote_all(keys) }}, _sk_ts as _sk_change from _sk_event_ts
   {%- for duration in windows %}
     union all
-    select {{ skewless.quote_all(keys) }}, _sk_ts + {{ skewless.interval_literal(duration, 'window') }}
+    select {{ skewless.quote_all(keys) }},
+           _sk_ts + {{ skewless.interval_literal(duration, 'window') }}
     from _sk_event_ts
   {%- endfor %}
 )

@@ -30,7 +30,8 @@ def quote(name: str) -> str:
 
 
 def ceil_to_cadence(expr: str, seconds: int) -> str:
-    """SQL: the first instant on the ``seconds`` grid (aligned to the epoch) at or after ``expr``."""
+    """SQL: the first instant on the ``seconds`` grid (aligned to the epoch, floor division
+    before it) at or after ``expr``."""
     step = f"interval '{seconds} seconds'"
     bucket = f"time_bucket({step}, {expr}, {EPOCH})"
     return f"(case when {bucket} = {expr} then {expr} else {bucket} + {step} end)"
