@@ -30,7 +30,7 @@
   {%- endfor -%}
   {%- set freshness = fv.get('freshness') or {} -%}
   {%- do skewless._positive_duration(name, 'ttl', fv.get('ttl'),
-                                     '(Feast reads 0 as no ttl; omit ttl for none)') -%}
+                                     '(Feast reads 0 as no ttl); omit it for no ttl') -%}
   {%- do skewless._positive_duration(name, 'freshness.cadence', freshness.get('cadence'), '') -%}
   {%- set types = skewless._feature_view_types(relation, node) -%}
   {%- set keys = [] -%}
@@ -66,7 +66,7 @@
         duration, key ~ ' of ' ~ name) == 0 -%}
     {{ exceptions.raise_compiler_error(
          "skewless: model '" ~ name ~ "': meta.feature_view." ~ key ~ " is " ~ duration
-         ~ "; " ~ key.split('.')[-1] ~ " must be positive " ~ why) }}
+         ~ "; " ~ key.split('.')[-1] ~ " must be positive" ~ (" " ~ why if why else "")) }}
   {%- endif -%}
 {%- endmacro %}
 

@@ -30,7 +30,7 @@ CASES = [  # (what is wrong, model, what its error must say)
      r"model 'driver_stats_untimed': meta.feature_view.timestamp is required"),
     ("ttl of zero (Feast: no ttl)", "pit_zero_ttl",
      r"model 'driver_stats_zero_ttl': meta.feature_view.ttl is 0s; ttl must be positive "
-     r"\(Feast reads 0 as no ttl"),
+     r"\(Feast reads 0 as no ttl\)"),
     ("no features to resolve", "pit_featureless",
      r"model 'driver_keys_only': meta.feature_view.features is not declared and the model has "
      r"no columns besides its keys and timestamps"),
