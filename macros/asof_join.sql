@@ -2,8 +2,9 @@
   asof_join(spine, spine_ts, feature_views, full_feature_names=false, timestamps=false,
             rendering=none, spine_columns=none)
 
-  The point-in-time join of DESIGN's contract: for every spine row (keys k, instant t) and
-  every feature view (rows k, event e, created c), pick among the rows with
+  The point-in-time join of the contract (docs/design.md section 3): for every spine row
+  (keys k, instant t) and every feature view (rows k, event e, created c), pick among the rows
+  with
     e <= t,  available_at <= t,  and e >= t - ttl when the view has a ttl,
   the greatest e, ties broken by the greatest c. available_at is c (e when the view has no
   created column); with `freshness: {lag: L}` it is c + L, and with `freshness: {cadence: C}`
@@ -18,60 +19,103 @@
     feature_views  a list of `ref('<feature view model>')`; keys, timestamps, ttl, freshness and
                  features come from each model's `meta.feature_view` (see feature_view_spec).
     full_feature_names  name columns `<view>__<feature>`, as Feast does with the same flag.
-    timestamps   also return `<view>__event_ts`, `<view>__created_ts`, `<view>__available_at`
-                 of the picked row (what the point-in-time generic tests check).
+    timestamps   also return `<view>__event_ts`, `<view>__created_ts` and
+                 `<view>__available_at` of the picked row (available_at as defined above:
+                 created + lag rounded up to the cadence, never the event timestamp).
     rendering    none: the adapter's own; 'portable': force the window-function rendering (used
                  by tests/sql/assert_asof_renderings_agree.sql to prove both agree).
     spine_columns  the spine's column names, when `spine` is not a relation dbt can look up at
                  compile time (a table created at run time, e.g. by `skewless audit`).
 
-  Renders a `select`. DuckDB uses native ASOF JOIN; other engines a portable window-function
-  rendering with the same result. Bad input is a compile error naming the spine or view and the
-  column: a spine without a join key or its instant, a join key of another type family on the two
-  sides, a spine instant, view timestamp or created column that is text or zoned (DESIGN section
-  5: UTC timestamps only, never naive against zoned).
+  Renders a `select`; every identifier it emits is quoted. DuckDB uses native ASOF JOIN; other
+  engines a portable window-function rendering with the same result. Bad input is a compile
+  error naming the spine or view and the column: a spine without a join key or its instant, a
+  join key of another type family on the two sides, a spine instant, view timestamp or created
+  column that is text, zoned or in nanoseconds (section 5: UTC timestamps only).
 -#}
-{% macro asof_join(spine, spine_ts, feature_views, full_feature_names=false, timestamps=false, rendering=none, spine_columns=none) -%}
+{% macro asof_join(spine, spine_ts, feature_views, full_feature_names=false, timestamps=false,
+                   rendering=none, spine_columns=none) -%}
   {%- if not execute -%}{{ return('select 1 as _skewless_parsing') }}{%- endif -%}
   {#- the spine's columns by lower-cased name (none when given as names: a run-time table) -#}
   {%- set spine_types = none if spine_columns else skewless.relation_column_types(spine) -%}
-  {%- set spine_columns = spine_columns or spine_types.keys() | list -%}
+  {%- set spine_names = spine_columns or spine_types.values() | map(attribute='name') | list -%}
   {%- set views = [] -%}
+  {%- set ns = namespace(spine_ts=spine_ts) -%}
   {%- for relation in feature_views -%}
-    {%- set spec = skewless.feature_view_spec(relation) -%}
-    {%- for column in spec['keys'] + [spine_ts] -%}
-      {%- if column not in spine_columns -%}
-        {{ exceptions.raise_compiler_error("skewless.asof_join: spine " ~ spine ~ " has no column '" ~ column ~ "' (needed to join feature view '" ~ spec['name'] ~ "'); it has: " ~ spine_columns | join(', ')) }}
-      {%- endif -%}
-    {%- endfor -%}
-    {%- if spine_types is not none -%}{%- do skewless._asof_check_types(spine, spine_types, spine_ts, spec, relation) -%}{%- endif -%}
-    {%- do spec.update({'relation': relation, 'alias': '_sk_fv' ~ loop.index}) -%}
+    {%- set spec = skewless._asof_view(spine, spine_names, spine_types, spine_ts, relation) -%}
+    {%- set ns.spine_ts = spec['spine_ts'] -%}
+    {%- do spec.update({'relation': relation, 'alias': '_sk_fv' ~ loop.index,
+                        'outputs': skewless._asof_output_names(spec, full_feature_names,
+                                                              timestamps)}) -%}
     {%- do views.append(spec) -%}
   {%- endfor -%}
   {%- set portable = rendering == 'portable' or skewless.render_mode() != 'offline' -%}
-  {%- set render = skewless.default__asof_join if portable else adapter.dispatch('asof_join', 'skewless') -%}
-  {{ return(render(spine, spine_columns, spine_ts, views, full_feature_names, timestamps)) }}
+  {%- set render = skewless.default__asof_join if portable
+                   else adapter.dispatch('asof_join', 'skewless') -%}
+  {{ return(render(spine, spine_names, ns.spine_ts, views, timestamps)) }}
 {%- endmacro %}
 
-{#- available_at of a feature row, from its created (or event) column, lag and cadence. -#}
+{#- the spine's spelling of `column` (case-insensitive); a compile error naming the spine, the
+    column and the view that needs it when the spine has no such column -#}
+{% macro _asof_spine_column(spine, spine_names, column, view_name) -%}
+  {%- for name in spine_names if name | lower == column | lower -%}
+    {{ return(name) }}
+  {%- endfor -%}
+  {{ exceptions.raise_compiler_error(
+       "skewless.asof_join: spine " ~ spine ~ " has no column '" ~ column ~ "'"
+       ~ " (needed to join feature view '" ~ view_name ~ "'); it has: "
+       ~ spine_names | join(', ')) }}
+{%- endmacro %}
+
+{#- one feature view's spec, checked against the spine (columns and types), with
+    `spine_keys` and `spine_ts`: its join keys and the instant as the spine spells them -#}
+{% macro _asof_view(spine, spine_names, spine_types, spine_ts, relation) -%}
+  {%- set spec = skewless.feature_view_spec(relation) -%}
+  {%- set view_types = spec['types'] or skewless.relation_column_types(relation) -%}
+  {%- set where = "feature view '" ~ spec['name'] ~ "'" -%}
+  {%- set spine_keys = [] -%}
+  {%- for key in spec['keys'] + [spine_ts] -%}
+    {%- set spine_key = skewless._asof_spine_column(spine, spine_names, key, spec['name']) -%}
+    {%- do spine_keys.append(spine_key) -%}
+    {%- if not loop.last and spine_types is not none and (key | lower) in view_types -%}
+      {%- do skewless.check_key_types(key, spine, spine_types[spine_key | lower], spec['name'],
+                                      view_types[key | lower]) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- set spine_ts = spine_keys.pop() -%}
+  {%- if spine_types is not none -%}
+    {%- do skewless.check_instant_type(spine_types[spine_ts | lower], spine_ts,
+                                       'spine ' ~ spine) -%}
+  {%- endif -%}
+  {%- for column in [spec['timestamp'], spec['created']]
+        if column and (column | lower) in view_types -%}
+    {%- do skewless.check_instant_type(view_types[column | lower], column, where) -%}
+  {%- endfor -%}
+  {%- do spec.update({'spine_keys': spine_keys, 'spine_ts': spine_ts}) -%}
+  {{ return(spec) }}
+{%- endmacro %}
+
+{#- available_at of a feature row, from its created (or event) column, lag and cadence; the
+    columns qualified by `alias` when given. -#}
 {% macro _asof_available_at(view, alias=none) -%}
-  {%- set prefix = alias ~ '.' if alias else '' -%}
-  {%- set sql = prefix ~ (view['created'] or view['timestamp']) -%}
-  {%- if view['lag'] -%}{%- set sql = '(' ~ sql ~ ' + ' ~ skewless.interval_literal(view['lag'], 'lag of ' ~ view['name']) ~ ')' -%}{%- endif -%}
-  {%- if view['cadence'] -%}{%- set sql = skewless.ceil_to_cadence(sql, skewless.interval_literal(view['cadence'], 'cadence of ' ~ view['name'])) -%}{%- endif -%}
+  {%- set column = skewless.quote(view['created'] or view['timestamp']) -%}
+  {%- set sql = alias ~ '.' ~ column if alias else column -%}
+  {%- if view['lag'] -%}
+    {%- set lag = skewless.interval_literal(view['lag'], 'lag of ' ~ view['name']) -%}
+    {%- set sql = '(' ~ sql ~ ' + ' ~ lag ~ ')' -%}
+  {%- endif -%}
+  {%- if view['cadence'] -%}
+    {%- set step = skewless.interval_literal(view['cadence'], 'cadence of ' ~ view['name']) -%}
+    {%- set sql = skewless.ceil_to_cadence(sql, step) -%}
+  {%- endif -%}
   {{ return(sql) }}
 {%- endmacro %}
 
-{% macro _asof_output_columns(view, full_feature_names, timestamps) -%}
-  {%- set a = view['alias'] -%}
-  {%- for feature in view['features'] -%}
-    {{ a }}.{{ feature }} as {{ view['name'] ~ '__' ~ feature if full_feature_names else feature }}{{ ',' if not loop.last }}
-  {%- endfor -%}
-  {%- if timestamps -%},
-    {{ a }}.{{ view['timestamp'] }} as {{ view['name'] }}__event_ts,
-    {{ a }}.{{ view['created'] or view['timestamp'] }} as {{ view['name'] }}__created_ts,
-    greatest({{ a }}.{{ view['timestamp'] }}, {{ skewless._asof_available_at(view, a) }}) as {{ view['name'] }}__available_at
-  {%- endif -%}
+{#- the ttl bound `<event> >= <instant> - ttl` of a view, or none when it has no ttl -#}
+{% macro _asof_ttl_condition(view, event, instant) -%}
+  {%- if not view['ttl'] -%}{{ return(none) }}{%- endif -%}
+  {{ return(event ~ ' >= ' ~ instant ~ ' - '
+            ~ skewless.interval_literal(view['ttl'], 'ttl of ' ~ view['name'])) }}
 {%- endmacro %}
 
 {#- the output column names one view adds, in order -#}
@@ -81,149 +125,135 @@
     {%- do names.append(view['name'] ~ '__' ~ feature if full_feature_names else feature) -%}
   {%- endfor -%}
   {%- if timestamps -%}
-    {%- for suffix in ['event_ts', 'created_ts', 'available_at'] -%}{%- do names.append(view['name'] ~ '__' ~ suffix) -%}{%- endfor -%}
+    {%- for suffix in ['event_ts', 'created_ts', 'available_at'] -%}
+      {%- do names.append(view['name'] ~ '__' ~ suffix) -%}
+    {%- endfor -%}
   {%- endif -%}
   {{ return(names) }}
 {%- endmacro %}
 
+{#- (output name, SQL) pairs of one view over its alias `a`: the features, and with
+    `timestamps` the picked row's event, created and available_at, read from `stamps`
+    ({'event_ts': sql, 'created_ts': sql, 'available_at': sql}) -#}
+{% macro _asof_outputs(view, timestamps, stamps) -%}
+  {%- set sqls = [] -%}
+  {%- for feature in view['features'] -%}
+    {%- do sqls.append(skewless.column(view['alias'], feature)) -%}
+  {%- endfor -%}
+  {%- if timestamps -%}
+    {%- do sqls.extend([stamps['event_ts'], stamps['created_ts'], stamps['available_at']]) -%}
+  {%- endif -%}
+  {{ return(zip(view['outputs'], sqls) | list) }}
+{%- endmacro %}
+
 {#- DuckDB: per view, keep only the rows that can ever be picked, then one native ASOF JOIN on
-    available_at per view: no join back, no range join. (event, created) is packed into one
-    order-preserving HUGEINT; a row is kept when it is the greatest among the rows available
-    by its own available_at (a RANGE frame: rows available at the same instant share it), so
-    at most one row per instant is kept, and the kept row with the greatest available_at <= t
-    is the greatest (event, created) available at t: the contract's pick. Sorting by
-    available_at alone (not by available_at, event, created) is what makes this cheap. -#}
-{% macro duckdb__asof_join(spine, spine_columns, spine_ts, views, full_feature_names, timestamps) -%}
+    the instant each row becomes usable, greatest(event, available_at), per view: no join back,
+    no range join. (event, created) is packed into one order-preserving UHUGEINT (each
+    epoch_us offset by 2^63 so it is never negative, so every instant DuckDB holds packs); a row
+    is kept when it is the greatest among the rows usable by its own instant (a RANGE frame:
+    rows usable at the same instant share it), so at most one row per instant is kept, and the
+    kept row with the greatest usable instant <= t is the greatest (event, created) usable at
+    t: the contract's pick. Sorting by that instant alone is what makes this cheap. -#}
+{% macro duckdb__asof_join(spine, spine_names, spine_ts, views, timestamps) -%}
 with
 {%- for v in views %}
-{%- set created = v['created'] or v['timestamp'] %}
-{%- set keys = v['keys'] | join(', ') %}
 {{ v['alias'] }}_kept as (
-    select {{ keys }}, _sk_at, {{ v['timestamp'] }}, {{ created }} as _sk_created, {{ v['features'] | join(', ') }}
-    from (
-        select *, max(_sk_order) over (partition by {{ keys }} order by _sk_at
-                                       range between unbounded preceding and current row) as _sk_best
-        from (
-            select *, greatest({{ v['timestamp'] }}, {{ skewless._asof_available_at(v) }}) as _sk_at,
-                   (epoch_us(cast({{ v['timestamp'] }} as timestamp))::hugeint << 64)
-                   + (epoch_us(cast({{ created }} as timestamp))::hugeint + 9223372036854775808) as _sk_order
-            from {{ v['relation'] }}
-            where {{ v['timestamp'] }} is not null and {{ created }} is not null
-        )
-    )
-    where _sk_order = _sk_best
+{{ skewless._asof_duckdb_kept(v, timestamps) }}
 ){{ ',' if not loop.last }}
 {%- endfor %}
 select
     _sk_spine.*
 {%- for v in views %}
 {%- set a = v['alias'] %}
-{%- set fresh = a ~ '.' ~ v['timestamp'] ~ ' >= _sk_spine.' ~ spine_ts ~ ' - ' ~ skewless.interval_literal(v['ttl'], 'ttl of ' ~ v['name']) if v['ttl'] else none %}
-{%- for name, sql in skewless._asof_kept_outputs(v, full_feature_names, timestamps) %},
-    {% if fresh %}case when {{ fresh }} then {{ sql }} end{% else %}{{ sql }}{% endif %} as {{ name }}
+{%- set fresh = skewless._asof_ttl_condition(v, a ~ '._sk_event',
+                                             skewless.column('_sk_spine', spine_ts)) %}
+{%- set stamps = {'event_ts': a ~ '._sk_event', 'created_ts': a ~ '._sk_created',
+                  'available_at': a ~ '._sk_available'} %}
+{%- for name, sql in skewless._asof_outputs(v, timestamps, stamps) %},
+    {% if fresh %}case when {{ fresh }} then {{ sql }} end{% else %}{{ sql }}{% endif %}
+    as {{ skewless.quote(name) }}
 {%- endfor %}
 {%- endfor %}
 from {{ spine }} as _sk_spine
 {%- for v in views %}
-asof left join {{ v['alias'] }}_kept as {{ v['alias'] }}
-    on {% for k in v['keys'] %}_sk_spine.{{ k }} = {{ v['alias'] }}.{{ k }} and {% endfor -%}
-       {{ v['alias'] }}._sk_at <= _sk_spine.{{ spine_ts }}
+{%- set a = v['alias'] %}
+asof left join {{ a }}_kept as {{ a }}
+    on {% for key, spine_key in zip(v['keys'], v['spine_keys']) -%}
+       {{ skewless.column('_sk_spine', spine_key) }} = {{ skewless.column(a, key) }} and
+       {% endfor -%}
+       {{ a }}._sk_usable <= {{ skewless.column('_sk_spine', spine_ts) }}
 {%- endfor %}
 {%- endmacro %}
 
-{#- (output name, SQL over the kept row) pairs of one view in the DuckDB rendering -#}
-{% macro _asof_kept_outputs(view, full_feature_names, timestamps) -%}
-  {%- set a = view['alias'] -%}
-  {%- set out = [] -%}
-  {%- for feature in view['features'] -%}
-    {%- do out.append((view['name'] ~ '__' ~ feature if full_feature_names else feature, a ~ '.' ~ feature)) -%}
-  {%- endfor -%}
-  {%- if timestamps -%}
-    {%- do out.append((view['name'] ~ '__event_ts', a ~ '.' ~ view['timestamp'])) -%}
-    {%- do out.append((view['name'] ~ '__created_ts', a ~ '._sk_created')) -%}
-    {%- do out.append((view['name'] ~ '__available_at', a ~ '._sk_at')) -%}
-  {%- endif -%}
-  {{ return(out) }}
+{#- DuckDB: the rows of one view that are the greatest (event, created) usable at their own
+    usable instant (_sk_usable), with _sk_event, _sk_created, _sk_available and the features -#}
+{% macro _asof_duckdb_kept(v, timestamps) -%}
+{%- set keys = skewless.quote_all(v['keys']) %}
+{%- set event = skewless.quote(v['timestamp']) %}
+{%- set created = skewless.quote(v['created'] or v['timestamp']) %}
+{%- set offset = '9223372036854775808' %}
+    select {{ keys }}, _sk_usable, _sk_event, _sk_created, _sk_available,
+           {{ skewless.quote_all(v['features']) }}
+    from (
+        select *, max(_sk_order) over (
+                      partition by {{ keys }} order by _sk_usable
+                      range between unbounded preceding and current row) as _sk_best
+        from (
+            select *, {{ event }} as _sk_event, {{ created }} as _sk_created,
+                   {{ skewless._asof_available_at(v) }} as _sk_available,
+                   greatest({{ event }}, {{ skewless._asof_available_at(v) }}) as _sk_usable,
+                   ((epoch_us(cast({{ event }} as timestamp))::hugeint + {{ offset }})::uhugeint
+                    << 64)
+                   + (epoch_us(cast({{ created }} as timestamp))::hugeint + {{ offset }})::uhugeint
+                   as _sk_order
+            from {{ v['relation'] }}
+            where {{ event }} is not null and {{ created }} is not null
+        )
+    )
+    where _sk_order = _sk_best
 {%- endmacro %}
 
 {#- Portable: number the spine rows, LEFT JOIN the candidates, keep row_number() = 1 per spine
     row ordered by (e desc, c desc). One nested step per view. -#}
-{% macro default__asof_join(spine, spine_columns, spine_ts, views, full_feature_names, timestamps) -%}
+{% macro default__asof_join(spine, spine_names, spine_ts, views, timestamps) -%}
 {%- set carried = [] -%}
-{%- set ns = namespace(source='(select _sk_s.*, row_number() over () as _sk_row from ' ~ spine ~ ' as _sk_s)') -%}
+{%- set ns = namespace(source='(select _sk_s.*, row_number() over () as _sk_row from '
+                               ~ spine ~ ' as _sk_s)') -%}
 {%- for v in views %}
-{%- set created = v['created'] or v['timestamp'] %}
-{%- set a = v['alias'] %}
-{%- set step -%}
-(select * from (
-    select _sk_prev.*,
-        {{ skewless._asof_output_columns(v, full_feature_names, timestamps) }},
-        row_number() over (partition by _sk_prev._sk_row
-                           order by {{ a }}.{{ v['timestamp'] }} desc, {{ a }}.{{ created }} desc) as _sk_rank{{ loop.index }}
-    from {{ ns.source }} as _sk_prev
-    left join {{ v['relation'] }} as {{ a }}
-      on {% for k in v['keys'] %}{{ a }}.{{ k }} = _sk_prev.{{ k }} and {% endfor -%}
-         {{ a }}.{{ v['timestamp'] }} <= _sk_prev.{{ spine_ts }}
-     and {{ a }}.{{ created }} is not null
-     and {{ skewless._asof_available_at(v, a) }} <= _sk_prev.{{ spine_ts }}
-     {%- if v['ttl'] %}
-     and {{ a }}.{{ v['timestamp'] }} >= _sk_prev.{{ spine_ts }} - {{ skewless.interval_literal(v['ttl'], 'ttl of ' ~ v['name']) }}
-     {%- endif %}
-) as _sk_ranked where _sk_rank{{ loop.index }} = 1)
-{%- endset %}
-{%- set ns.source = step -%}
-{%- do carried.extend(skewless._asof_output_names(v, full_feature_names, timestamps)) -%}
+{%- set ns.source = skewless._asof_portable_step(ns.source, spine_ts, v, timestamps,
+                                                  loop.index) -%}
+{%- do carried.extend(v['outputs']) -%}
 {%- endfor %}
-select {{ (spine_columns + carried) | join(', ') }}
+select {{ skewless.quote_all(spine_names + carried) }}
 from {{ ns.source }} as _sk_final
 {%- endmacro %}
 
-{#- relation_column_types(relation): {lower-cased column name: dbt Column}, in column order. -#}
-{% macro relation_column_types(relation) -%}
-  {%- set columns = adapter.get_columns_in_relation(relation) -%}
-  {%- if columns | length == 0 -%}
-    {{ exceptions.raise_compiler_error("skewless: relation " ~ relation ~ " has no columns or does not exist (build it first)") }}
-  {%- endif -%}
-  {%- set out = {} -%}
-  {%- for column in columns %}{% do out.update({column.name | lower: column}) %}{% endfor -%}
-  {{ return(out) }}
-{%- endmacro %}
-
-{#- type_family(column): what a dbt Column holds, in words two engines agree on: 'integer',
-    'text', 'floating point', 'decimal', 'timestamp', 'timestamp with time zone', else its
-    lower-cased type. Values of one family compare exactly; across families they would compare
-    through an implicit cast, or not at all. -#}
-{% macro type_family(column) -%}
-  {%- set t = column.dtype | lower -%}
-  {%- if column.is_integer() or t in ['int', 'int2', 'int4', 'int8', 'long', 'short'] -%}{{ return('integer') }}
-  {%- elif column.is_string() or t in ['string', 'text', 'bpchar'] -%}{{ return('text') }}
-  {%- elif column.is_float() -%}{{ return('floating point') }}
-  {%- elif t.startswith('decimal') or t.startswith('numeric') -%}{{ return('decimal') }}
-  {%- elif t == 'timestamptz' or (t.startswith('timestamp') and 'with time zone' in t) -%}{{ return('timestamp with time zone') }}
-  {%- elif t.startswith('timestamp') or t == 'datetime' -%}{{ return('timestamp') }}
-  {%- else -%}{{ return(t) }}
-  {%- endif -%}
-{%- endmacro %}
-
-{#- The spine and a feature view must compare exactly (DESIGN section 5): each join key of one
-    type family on both sides, and the spine instant, the view's timestamp and its created
-    column all plain UTC timestamps, never naive against zoned and never text. A compile error
-    names the spine or view, the column and both types. -#}
-{% macro _asof_check_types(spine, spine_types, spine_ts, view, relation) -%}
-  {%- set view_types = skewless.relation_column_types(relation) -%}
-  {%- for key in view['keys'] -%}
-    {%- set a, b = spine_types[key], view_types.get(key | lower) -%}
-    {%- if b is not none and skewless.type_family(a) != skewless.type_family(b) -%}
-      {{ exceptions.raise_compiler_error("skewless.asof_join: join key '" ~ key ~ "' is " ~ a.dtype ~ " in spine " ~ spine ~ " but " ~ b.dtype ~ " in feature view '" ~ view['name'] ~ "': keys of different types compare through an implicit cast or not at all; cast one side in its model") }}
-    {%- endif -%}
-  {%- endfor -%}
-  {%- set instants = [('spine ' ~ spine, spine_ts, spine_types[spine_ts | lower])] -%}
-  {%- for column in [view['timestamp'], view['created']] if column and view_types.get(column | lower) is not none -%}
-    {%- do instants.append(("feature view '" ~ view['name'] ~ "'", column, view_types[column | lower])) -%}
-  {%- endfor -%}
-  {%- for where, column, type in instants -%}
-    {%- if skewless.type_family(type) != 'timestamp' -%}
-      {{ exceptions.raise_compiler_error("skewless.asof_join: column '" ~ column ~ "' of " ~ where ~ " is " ~ type.dtype ~ ", not a timestamp without time zone: the point-in-time join compares UTC timestamps only (normalize text and zoned instants in staging, with skewless.to_utc_timestamp or a cast)") }}
-    {%- endif -%}
-  {%- endfor -%}
+{#- Portable: one view's step over `source` (the spine so far, numbered by _sk_row) -#}
+{% macro _asof_portable_step(source, spine_ts, v, timestamps, index) -%}
+{%- set a = v['alias'] -%}
+{%- set event = skewless.column(a, v['timestamp']) -%}
+{%- set created = skewless.column(a, v['created'] or v['timestamp']) -%}
+{%- set instant = skewless.column('_sk_prev', spine_ts) -%}
+{%- set fresh = skewless._asof_ttl_condition(v, event, instant) -%}
+{%- set stamps = {'event_ts': event, 'created_ts': created,
+                  'available_at': skewless._asof_available_at(v, a)} -%}
+(select * from (
+    select _sk_prev.*
+    {%- for name, sql in skewless._asof_outputs(v, timestamps, stamps) %},
+        {{ sql }} as {{ skewless.quote(name) }}
+    {%- endfor %},
+        row_number() over (partition by _sk_prev._sk_row
+                           order by {{ event }} desc, {{ created }} desc) as _sk_rank{{ index }}
+    from {{ source }} as _sk_prev
+    left join {{ v['relation'] }} as {{ a }}
+      on {% for key, spine_key in zip(v['keys'], v['spine_keys']) -%}
+         {{ skewless.column(a, key) }} = {{ skewless.column('_sk_prev', spine_key) }} and
+         {% endfor -%}
+         {{ event }} <= {{ instant }}
+     and {{ created }} is not null
+     and {{ skewless._asof_available_at(v, a) }} <= {{ instant }}
+     {%- if fresh %}
+     and {{ fresh }}
+     {%- endif %}
+) as _sk_ranked where _sk_rank{{ index }} = 1)
 {%- endmacro %}

@@ -13,20 +13,8 @@
 {% macro render_mode() -%}
   {%- set mode = var('skewless_mode', 'offline') -%}
   {%- if mode not in ['offline', 'portable', 'online'] -%}
-    {{ exceptions.raise_compiler_error("var skewless_mode is '" ~ mode ~ "'; expected offline, portable or online") }}
+    {{ exceptions.raise_compiler_error(
+         "var skewless_mode is '" ~ mode ~ "'; expected offline, portable or online") }}
   {%- endif -%}
   {{ return(mode) }}
-{%- endmacro %}
-
-{#- floor_to_cadence(expr, step): the last instant on the `step` grid at or before expr. -#}
-{% macro floor_to_cadence(expr, step) -%}
-  {{ return(adapter.dispatch('floor_to_cadence', 'skewless')(expr, step)) }}
-{%- endmacro %}
-
-{% macro duckdb__floor_to_cadence(expr, step) -%}
-  time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01')
-{%- endmacro %}
-
-{% macro default__floor_to_cadence(expr, step) -%}
-  (timestamp '1970-01-01' + floor(extract(epoch from {{ expr }}) / extract(epoch from {{ step }})) * {{ step }})
 {%- endmacro %}

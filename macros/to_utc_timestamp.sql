@@ -2,9 +2,9 @@
   to_utc_timestamp(column): a raw timestamp string -> UTC `timestamp` (DESIGN section 5).
 
   Contract: a string with an offset (`+02:00`, `-0500`, `Z`) is converted to the same instant
-  in UTC; a naive string (or a bare date) is taken to be UTC already. The result never depends on the session
-  time zone. A string that is not a timestamp fails the model (the engine's error names the
-  value; dbt names the model), it is never silently NULLed. NULL stays NULL.
+  in UTC; a naive string (or a bare date) is taken to be UTC already. The result never depends
+  on the session time zone. A string that is not a timestamp fails the model (the engine's
+  error names the value; dbt names the model), it is never silently NULLed. NULL stays NULL.
 -#}
 {% macro to_utc_timestamp(column) -%}
   {{ return(adapter.dispatch('to_utc_timestamp', 'skewless')(column)) }}

@@ -40,7 +40,8 @@ from skewless.project import Project
 DIALECTS = ("duckdb", "postgres")
 MODES_DIR = Path("target") / "skewless"
 COMPILE_TARGET = "compile_only"
-"""profiles.yml target for compiles: the DuckDB file attached read-only (works while it is served)."""
+"""profiles.yml target for compiles: the DuckDB file attached read-only (works while it is
+served)."""
 OUT_DIR = Path("target") / "online_sql"
 
 
@@ -52,8 +53,10 @@ def compile_mode(project: Project, mode: str, dbt_vars: str | None = None) -> Pa
     extra = yaml.safe_load(dbt_vars) if dbt_vars else {}
     if not isinstance(extra, dict):
         raise ValueError(f"--vars must be a mapping, got {dbt_vars!r}")
-    project.dbt_in_process("compile", "--quiet", "--target", COMPILE_TARGET, "--select", "path:models",
-                "--vars", json.dumps({**extra, "skewless_mode": mode}), "--target-path", str(target))
+    project.dbt_in_process("compile", "--quiet", "--target", COMPILE_TARGET,
+                           "--select", "path:models",
+                           "--vars", json.dumps({**extra, "skewless_mode": mode}),
+                           "--target-path", str(target))
     return target / "manifest.json"
 
 
@@ -73,59 +76,92 @@ def unqualify_tables(tree: exp.Expression) -> exp.Expression:
 
 
 def has_as_of(sql: str) -> bool:
-    """True when the compiled model already evaluates at ``$as_of`` (a window view in online mode)."""
-    return any(p.name == "as_of" for p in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Placeholder))
+    """True when the compiled model already evaluates at ``$as_of`` (a window view in online
+    mode)."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    return any(p.name == "as_of" for p in tree.find_all(exp.Placeholder))
+
+
+def quote(name: str) -> str:
+    """``name`` as a quoted SQL identifier (reserved words and mixed case stay themselves)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _column(alias: str, name: str) -> str:
+    return f"{alias}.{quote(name)}"
 
 
 def _floor(expr: str, seconds: int) -> str:
+    """SQL: the last instant on the ``seconds`` grid (aligned to the epoch) at or before expr."""
     return f"time_bucket(interval '{seconds} seconds', {expr}, timestamp '1970-01-01')"
 
 
 def availability_predicate(view: FeatureViewSpec, row: str, as_of: str) -> str:
-    """SQL: the row was available at ``as_of`` (DESIGN section 2), over the alias ``row``."""
-    available = f"{row}.{view.created or view.timestamp}"
+    """SQL: the row was available at ``as_of`` (docs/design.md section 2), over the alias
+    ``row``: ``created + lag`` at or before the last cadence tick at or before ``as_of`` (the
+    same as its first tick at or after being at or before ``as_of``)."""
+    available = _column(row, view.created or view.timestamp)
     if view.lag:
         available = f"{available} + interval '{int(view.lag.total_seconds())} seconds'"
     bound = _floor(as_of, int(view.cadence.total_seconds())) if view.cadence else as_of
     return f"{available} <= {bound}"
 
 
-def point_query(view: FeatureViewSpec, model_sql: str) -> str:
-    """The DuckDB point query of ``view`` around its online-mode compiled SQL."""
+def _request(keys: Sequence[str]) -> str:
+    """The requested keys: one row per position of the ``$<key>`` lists (zipped)."""
+    return ", ".join(f"unnest(${k}) as {quote(k)}" for k in keys)
+
+
+def _keys_equal(keys: Sequence[str], left: str, right: str) -> str:
+    return " and ".join(f"{_column(left, k)} = {_column(right, k)}" for k in keys)
+
+
+def _as_of_selection(view: FeatureViewSpec, as_of: str) -> str:
+    """The point-in-time contract over versioned rows ``_sk_view``: the latest (event,
+    created) per requested key with event <= as_of, within the ttl, available at as_of."""
     keys = view.join_keys
-    as_of = "cast($as_of as timestamp)"
-    request = ", ".join(f"unnest(${k}) as {k}" for k in keys)
-    on = " and ".join(f"_sk_value.{k} = _sk_request.{k}" for k in keys)
-    out = ", ".join([f"_sk_request.{k}" for k in keys] + [f"_sk_value.{f.name}" for f in view.features]
-                    + [f"_sk_value.{view.timestamp} as event_ts"])
-    if has_as_of(model_sql):
-        return (f"with _sk_view as ({model_sql}\n),\n_sk_request as (select {request}),\n"
-                f"_sk_value as (select * from _sk_view)\n"
-                f"select {out}\nfrom _sk_request left join _sk_value on {on}")
-    order = f"_sk_view.{view.timestamp} desc" + (f", _sk_view.{view.created} desc" if view.created else "")
-    where = ["exists (select 1 from _sk_request where "
-             + " and ".join(f"_sk_request.{k} = _sk_view.{k}" for k in keys) + ")",
-             f"_sk_view.{view.timestamp} <= {as_of}",
-             availability_predicate(view, "_sk_view", as_of)]
+    event = _column("_sk_view", view.timestamp)
+    order = f"{event} desc"
+    if view.created:
+        order += f", {_column('_sk_view', view.created)} desc"
+    requested = _keys_equal(keys, "_sk_request", "_sk_view")
+    where = [f"exists (select 1 from _sk_request where {requested})",
+             f"{event} <= {as_of}", availability_predicate(view, "_sk_view", as_of)]
     if view.ttl:
-        where.append(f"_sk_view.{view.timestamp} >= {as_of} - interval '{int(view.ttl.total_seconds())} seconds'")
-    return (f"with _sk_view as ({model_sql}\n),\n_sk_request as (select {request}),\n"
-            f"_sk_ranked as (\n  select _sk_view.*, row_number() over (partition by "
-            f"{', '.join('_sk_view.' + k for k in keys)} order by {order}) as _sk_rank\n"
-            f"  from _sk_view\n  where {' and '.join(where)}\n),\n"
-            f"_sk_value as (select * from _sk_ranked where _sk_rank = 1)\n"
-            f"select {out}\nfrom _sk_request left join _sk_value on {on}")
+        where.append(f"{event} >= {as_of} - interval '{int(view.ttl.total_seconds())} seconds'")
+    partition = ", ".join(_column("_sk_view", k) for k in keys)
+    return (f"_sk_ranked as (\n  select _sk_view.*, row_number() over (partition by {partition}"
+            f" order by {order}) as _sk_rank\n  from _sk_view\n  where {' and '.join(where)}\n),\n"
+            f"_sk_value as (select * from _sk_ranked where _sk_rank = 1)\n")
+
+
+def point_query(view: FeatureViewSpec, model_sql: str) -> str:
+    """The DuckDB point query of ``view`` around its online-mode compiled SQL; every
+    identifier it adds is quoted."""
+    keys = view.join_keys
+    out = ", ".join([_column("_sk_request", k) for k in keys]
+                    + [_column("_sk_value", f.name) for f in view.features]
+                    + [f"{_column('_sk_value', view.timestamp)} as event_ts"])
+    head = f"with _sk_view as ({model_sql}\n),\n_sk_request as (select {_request(keys)}),\n"
+    if has_as_of(model_sql):
+        value = "_sk_value as (select * from _sk_view)\n"
+    else:
+        value = _as_of_selection(view, "cast($as_of as timestamp)")
+    return (f"{head}{value}select {out}\nfrom _sk_request left join _sk_value on "
+            f"{_keys_equal(keys, '_sk_value', '_sk_request')}")
 
 
 def header(view: FeatureViewSpec, dialect: str) -> str:
     mark = (lambda n: f"${n}") if dialect == "duckdb" else (lambda n: f"%({n})s")
     keys = ", ".join(f"{mark(e.join_key)} (list of {e.data_type})" for e in view.entities)
+    pyformat = ("" if dialect == "duckdb"
+                else " (psycopg pyformat: literal percent signs are doubled)")
+    features = ", ".join(f.name for f in view.features)
     return (f"-- skewless online SQL: feature view {view.name} ({dialect}); generated by "
             f"`skewless online-sql`, do not edit.\n"
-            f"-- Parameters: {mark('as_of')} (timestamp, UTC: the instant), {keys}"
-            f"{'' if dialect == 'duckdb' else ' (psycopg pyformat: literal percent signs are doubled)'}.\n"
+            f"-- Parameters: {mark('as_of')} (timestamp, UTC: the instant), {keys}{pyformat}.\n"
             f"-- Returns one row per requested key: {', '.join(view.join_keys)}, "
-            f"{', '.join(f.name for f in view.features)}, event_ts (NULLs: no value at that instant).\n")
+            f"{features}, event_ts (NULLs: no value at that instant).\n")
 
 
 @dataclass(frozen=True)
@@ -184,6 +220,7 @@ def load_online_sql(project: Project, spec: ProjectSpec | None = None,
         paths = {d: project.root / OUT_DIR / d / f"{name}.sql" for d in DIALECTS}
         missing = [str(p) for p in paths.values() if not p.exists()]
         if missing:
-            raise FileNotFoundError(f"{', '.join(missing)} not found: run `skewless online-sql` first")
+            raise FileNotFoundError(f"{', '.join(missing)} not found: "
+                                    "run `skewless online-sql` first")
         queries[name] = OnlineQuery(view, {d: p.read_text() for d, p in paths.items()})
     return queries

@@ -25,7 +25,7 @@ CASES = {  # name -> (file, old, new, views that must be named; empty: still loa
                                   "cast(pages as integer) * 2", {"lead_activity", "lead_recent_activity"}),
     "a macro the windows use": ("macros/window_aggregates.sql", "'coalesce(' ~ col ~ ', 0)'",
                                 "'coalesce(' ~ col ~ ', -1)'", {"lead_activity", "lead_recent_activity"}),
-    "an adapter rendering reached by dispatch": ("macros/window_ticks.sql",
+    "an adapter rendering reached by dispatch": ("macros/cadence_grid.sql",
                                                  "else time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') + {{ step }} end)",
                                                  "else time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') end)",
                                                  {"lead_activity", "lead_recent_activity"}),

@@ -28,6 +28,21 @@ CASES = [  # (what is wrong, model, what its error must say)
      rf"column 'event_timestamp' of feature view 'driver_stats_zoned' is {ZONED}, not a timestamp without time zone"),
     ("view without timestamp", "pit_untimed_view",
      r"model 'driver_stats_untimed': meta.feature_view.timestamp is required"),
+    ("ttl of zero (Feast: no ttl)", "pit_zero_ttl",
+     r"model 'driver_stats_zero_ttl': meta.feature_view.ttl is 0s; ttl must be positive "
+     r"\(Feast reads 0 as no ttl\)"),
+    ("no features to resolve", "pit_featureless",
+     r"model 'driver_keys_only': meta.feature_view.features is not declared and the model has "
+     r"no columns besides its keys and timestamps"),
+]
+NS = r"(TIMESTAMP_NS|timestamp_ns)"
+DUCKDB_ONLY = [  # nanosecond instants, refused in both renderings
+    ("nanosecond view", "pit_ns_view",
+     rf"column 'event_timestamp' of feature view 'driver_stats_ns' is {NS}: nanosecond"),
+    ("nanosecond view, portable", "pit_ns_view_portable",
+     rf"column 'event_timestamp' of feature view 'driver_stats_ns' is {NS}: nanosecond"),
+    ("nanosecond spine", "pit_ns_spine",
+     rf"column 'event_timestamp' of spine \S*spine_ns\S* is {NS}: nanosecond"),
 ]
 
 
@@ -38,16 +53,25 @@ def _errors_by_model(stdout: str) -> dict[str, str]:
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
-@pytest.mark.parametrize("engine_name", ["duckdb", "postgres"])
-def test_bad_input_fails_naming_the_spine_or_view_the_column_and_the_types(request, engine_name):
-    engine = request.getfixturevalue(f"{engine_name}_engine")
-    proc = engine.dbt("run", "-s", "bad_input.joins", "--target-path", str(engine.workdir / "target"))
+def _assert_fail(engine, folder: str, cases: list[tuple[str, str, str]]) -> None:
+    proc = engine.dbt("run", "-s", folder, "--target-path", str(engine.workdir / "target"))
     assert proc.returncode != 0
     errors = _errors_by_model(proc.stdout)
-    assert sorted(errors) == sorted(model for _, model, _ in CASES), proc.stdout[-3000:]
-    for what, model, message in CASES:
+    assert sorted(errors) == sorted(model for _, model, _ in cases), proc.stdout[-3000:]
+    for what, model, message in cases:
         text = " ".join(errors[model].split())  # dbt wraps long messages
         assert re.search(message, text), f"{what}: {text}"
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "postgres"])
+def test_bad_input_fails_naming_the_spine_or_view_the_column_and_the_types(request, engine_name):
+    _assert_fail(request.getfixturevalue(f"{engine_name}_engine"), "bad_input.joins", CASES)
+
+
+def test_nanosecond_instants_are_refused_in_both_renderings(duckdb_engine):
+    """TIMESTAMP_NS would be compared in microseconds (the wrong row picked in silence): a
+    compile error naming the view or spine and the column, native and portable alike."""
+    _assert_fail(duckdb_engine, "bad_input.duckdb_only", DUCKDB_ONLY)
 
 
 @pytest.mark.parametrize("engine_name", ["duckdb", "postgres"])

@@ -1,93 +1,135 @@
-"""The macros == a literal brute-force reading of the contract (tests/reference.py), on random
-data with ties, late corrections, duplicate spine rows, NULL keys and empty inputs, on DuckDB
-(native and portable renderings) and on a real PostgreSQL server."""
+"""The macros == a literal brute-force reading of the contract (tests/support/reference.py), on
+random data with ties, late corrections, duplicate spine rows, NULL keys, events, created and
+values on both sides, empty inputs, negative and large keys, NaN/inf feature values, instants
+before 1970 and centuries apart at microsecond precision, and boundaries generated on purpose
+(t - ttl, t - w, each 1 us either side, created + lag on a cadence tick): on DuckDB (native and
+portable renderings) and on a real PostgreSQL server. SKEWLESS_HYPOTHESIS_PROFILE=slow searches
+ten times as many random examples (tests/support/hypothesis_profiles.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from support import reference
 from support.conformance_harness import as_multiset
+from support.hypothesis_profiles import pit_settings
 
 BASE = datetime(2026, 3, 1)
-COARSE = st.integers(0, 24).map(lambda i: BASE + timedelta(minutes=30 * i))  # ties, boundaries
-FINE = st.integers(0, 12 * 3600).map(lambda s: BASE + timedelta(seconds=s))
-INSTANT = st.one_of(COARSE, FINE)
+# one era per example: today, straddling the epoch (pre-1970 packing and cadence rounding),
+# centuries back and ahead
+BASES = [BASE, datetime(1969, 12, 31, 20), datetime(1900, 1, 1), datetime(1601, 1, 1),
+         datetime(2400, 2, 29)]
+US = timedelta(microseconds=1)
 DELAY = st.sampled_from([timedelta(0), timedelta(0), timedelta(minutes=10), timedelta(hours=3),
                          timedelta(minutes=-10)])  # 3h: a late correction
-DRIVER = st.sampled_from([1, 2, 3])
-CUSTOMER = st.sampled_from([10, 11])
-RATE = st.integers(0, 1000).map(lambda i: i / 1000)
+DRIVER = st.sampled_from([1, 2, -3, 2**62])  # negative and large keys
+CUSTOMER = st.sampled_from([10, -11])
+RATE = st.one_of(st.integers(0, 1000).map(lambda i: i / 1000),
+                 st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0, 1e300]))
+CORRECTION = [timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2)]
+TTLS = {"driver_stats": timedelta(hours=2), "customer_profile": timedelta(days=1)}
 
 
 def sometimes_null(strategy: st.SearchStrategy, one_in: int = 8) -> st.SearchStrategy:
     """``strategy``, or NULL about once in ``one_in`` draws."""
     return st.integers(1, one_in).flatmap(lambda i: st.none() if i == 1 else strategy)
 
+
+def instants(base: datetime) -> st.SearchStrategy:
+    """Instants around ``base``: on a 30-minute grid (ties, ticks), at any microsecond within
+    12 hours, or days apart (so a 1d ttl or window bites)."""
+    coarse = st.integers(0, 24).map(lambda i: base + timedelta(minutes=30 * i))
+    fine = st.integers(0, 12 * 3600 * 10**6).map(lambda us: base + timedelta(microseconds=us))
+    days = st.integers(0, 4 * 24 * 60).map(lambda m: base + timedelta(minutes=m))
+    return st.one_of(coarse, fine, days)
+
+
 VIEWS = [
     reference.View("driver_stats", ("driver_id",), ("conv_rate", "acc_rate", "avg_daily_trips"),
-                   ttl=timedelta(hours=2)),
+                   ttl=TTLS["driver_stats"]),
     reference.View("customer_profile", ("customer_id",),
-                   ("current_balance", "avg_passenger_count", "lifetime_trip_count"), ttl=timedelta(days=1)),
+                   ("current_balance", "avg_passenger_count", "lifetime_trip_count"),
+                   ttl=TTLS["customer_profile"]),
     reference.View("driver_customer", ("driver_id", "customer_id"), ("trips_together",), created=None),
     reference.View("driver_fresh", ("driver_id",), ("fresh_score",),
                    lag=timedelta(minutes=10), cadence=timedelta(hours=1)),
 ]
 
 
-def _versioned(key_strategy, make_values):
-    """Feature rows with created = event + delay, plus late corrections (same keys and event,
-    a later created, other values); unique on (keys, event, created)."""
-
-    @st.composite
-    def rows(draw):
-        base = draw(st.lists(st.tuples(key_strategy, INSTANT, DELAY, make_values), min_size=1, max_size=12))
-        fixes = draw(st.lists(st.tuples(st.sampled_from(base), st.sampled_from(CORRECTION), make_values),
-                              max_size=4))
-        out = base + [(k, e, d + extra, values) for (k, e, d, _), extra, values in fixes]
-        return list({(k, e, e + d): (k, e, d, v) for k, e, d, v in out}.values())
-
-    return rows()
-
-
-CORRECTION = [timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2)]
-
-
-spine_rows = st.lists(st.tuples(sometimes_null(DRIVER), sometimes_null(CUSTOMER), sometimes_null(INSTANT)),
-                      min_size=1, max_size=16)
+def _versioned(draw, key_strategy, instant, make_values, spine_times, ttl=None):
+    """Feature rows (key, event, created, values) with created = event + delay, late corrections
+    (same key and event, a later created, other values), rows exactly at t - ttl and 1 us
+    either side of spine instants t, created exactly on and beside cadence ticks, and NULL
+    keys, events, created and values; unique on (key, event, created)."""
+    base = draw(st.lists(st.tuples(sometimes_null(key_strategy, 12), sometimes_null(instant, 12),
+                                   DELAY, make_values), max_size=12))
+    out = [(k, e, None if e is None else e + d, v) for k, e, d, v in base]
+    if base:
+        fixes = draw(st.lists(st.tuples(st.sampled_from(base), st.sampled_from(CORRECTION),
+                                        make_values), max_size=4))
+        out += [(k, e, None if e is None else e + d + extra, v)
+                for (k, e, d, _), extra, v in fixes]
+    for t in spine_times:  # boundaries on purpose
+        k, v = draw(key_strategy), draw(make_values)
+        if ttl is not None:
+            e = t - ttl + draw(st.sampled_from([-US, timedelta(0), US]))
+            out.append((k, e, e, v))
+        tick = reference.floor_to(t, timedelta(hours=1))
+        c = tick - timedelta(minutes=10) + draw(st.sampled_from([-US, timedelta(0), US]))
+        out.append((k, c - timedelta(minutes=draw(st.integers(0, 90))), c, v))
+    if draw(st.integers(1, 10)) == 1:
+        out.append((draw(key_strategy), draw(instant), None, draw(make_values)))  # NULL created
+    return list({(k, e, c): (k, e, c, v) for k, e, c, v in out}.values())
 
 
 @st.composite
 def datasets(draw) -> dict[str, list[dict]]:
-    spine = draw(spine_rows)
+    era = draw(st.sampled_from(BASES))
+    instant = instants(era)
+    spine = draw(st.lists(st.tuples(sometimes_null(DRIVER), sometimes_null(CUSTOMER),
+                                    sometimes_null(instant)), min_size=1, max_size=16))
     spine = spine + draw(st.lists(st.sampled_from(spine), max_size=3))  # duplicate spine rows
+    if draw(st.booleans()):  # an instant centuries away
+        spine.append((draw(DRIVER), draw(CUSTOMER), draw(instants(draw(st.sampled_from(BASES))))))
     spine = [{"order_id": i % 7, "driver_id": d, "customer_id": c, "event_timestamp": t}
              for i, (d, c, t) in enumerate(spine)]
-    stats = draw(_versioned(DRIVER, st.tuples(RATE, RATE, st.integers(0, 50))))
-    profiles = draw(_versioned(CUSTOMER, st.tuples(RATE, RATE, st.integers(0, 500))))
-    pairs = draw(st.lists(st.tuples(DRIVER, CUSTOMER, INSTANT, st.integers(0, 9)), min_size=1, max_size=10,
-                          unique_by=lambda r: r[:3]))
-    fresh = draw(_versioned(DRIVER, st.integers(0, 99)))
-    events = draw(st.lists(st.tuples(DRIVER, sometimes_null(INSTANT), st.sampled_from(["a", "b", "a", "refund"]),
-                                     sometimes_null(st.integers(-5, 100), 5)), min_size=3, max_size=30))
-    events += draw(st.lists(st.sampled_from(events), max_size=3))  # exact repeats
-    events += [(k, e, kind, amount) for (k, e, kind, _), amount in  # same instant, other amount
-               draw(st.lists(st.tuples(st.sampled_from(events), st.integers(-5, 100)), max_size=3))]
+    times = [r["event_timestamp"] for r in spine if r["event_timestamp"] is not None][:4]
+    stats = _versioned(draw, DRIVER, instant, st.tuples(RATE, RATE, st.integers(0, 50)), times,
+                       TTLS["driver_stats"])
+    profiles = _versioned(draw, CUSTOMER, instant, st.tuples(RATE, RATE, st.integers(0, 500)),
+                          times, TTLS["customer_profile"])
+    pairs = draw(st.lists(st.tuples(DRIVER, CUSTOMER, instant, sometimes_null(st.integers(0, 9))),
+                          max_size=10, unique_by=lambda r: r[:3]))
+    fresh = _versioned(draw, DRIVER, instant, st.integers(0, 99), times)
+    events = draw(st.lists(st.tuples(DRIVER, sometimes_null(instant),
+                                     st.sampled_from(["a", "b", "a", "refund"]),
+                                     sometimes_null(st.integers(-5, 100), 5)), max_size=30))
+    if events:
+        events += draw(st.lists(st.sampled_from(events), max_size=3))  # exact repeats
+        events += [(k, e, kind, amount) for (k, e, kind, _), amount in  # same instant, other amount
+                   draw(st.lists(st.tuples(st.sampled_from(events), st.integers(-5, 100)),
+                                 max_size=3))]
+    for r in spine[:4]:  # events exactly at t - w and 1 us either side, for every window
+        if r["event_timestamp"] is not None and r["driver_id"] is not None:
+            for width in reference.WINDOWS.values():
+                d = draw(st.sampled_from([-US, timedelta(0), US]))
+                events.append((r["driver_id"], r["event_timestamp"] - width + d, "a",
+                               draw(st.integers(-5, 100))))
     return {
         "src_spine": spine,
-        "src_driver_stats": [{"driver_id": k, "event_timestamp": e, "created": e + d, "conv_rate": v[0],
-                              "acc_rate": v[1], "avg_daily_trips": v[2]} for k, e, d, v in stats],
-        "src_customer_profile": [{"customer_id": k, "event_timestamp": e, "created": e + d,
+        "src_driver_stats": [{"driver_id": k, "event_timestamp": e, "created": c, "conv_rate": v[0],
+                              "acc_rate": v[1], "avg_daily_trips": v[2]} for k, e, c, v in stats],
+        "src_customer_profile": [{"customer_id": k, "event_timestamp": e, "created": c,
                                   "current_balance": v[0], "avg_passenger_count": v[1],
-                                  "lifetime_trip_count": v[2]} for k, e, d, v in profiles],
+                                  "lifetime_trip_count": v[2]} for k, e, c, v in profiles],
         "src_driver_customer": [{"driver_id": d, "customer_id": c, "event_timestamp": e,
                                  "trips_together": v} for d, c, e, v in pairs],
-        "src_driver_fresh": [{"driver_id": k, "event_timestamp": e, "created": e + d, "fresh_score": v}
-                             for k, e, d, v in fresh],
+        "src_driver_fresh": [{"driver_id": k, "event_timestamp": e, "created": c, "fresh_score": v}
+                             for k, e, c, v in fresh],
         "src_events": [{"driver_id": k, "event_timestamp": e, "kind": kind, "amount": a}
                        for k, e, kind, a in events],
     }
@@ -101,8 +143,7 @@ def expected_asof(data: dict) -> list[dict]:
     return reference.asof(data["src_spine"], "event_timestamp", views)
 
 
-SETTINGS = settings(max_examples=80, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = pit_settings(80)
 
 
 def _check(engine, model: str, expected: list[dict], data: dict) -> None:
@@ -133,8 +174,10 @@ def test_window_aggregates_match_reference(engine, data):
 OFFSETS = st.integers(-12 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+FINE = st.sampled_from(BASES).flatmap(instants)
+
+
+@pit_settings(40)
 @given(stamps=st.lists(st.tuples(FINE, st.none() | OFFSETS, st.sampled_from(["T", " "]),
                                  st.booleans()), min_size=1, max_size=20))
 def test_to_utc_timestamp_matches_python(engine, stamps):

@@ -6,6 +6,7 @@ the source tables and selects from the views, so hundreds of cases cost millisec
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -33,6 +34,11 @@ SOURCES: dict[str, list[tuple[str, str]]] = {
     "src_events": [("driver_id", "bigint"), ("event_timestamp", "timestamp"), ("kind", "varchar"),
                    ("amount", "bigint")],
     "src_raw_ts": [("id", "bigint"), ("raw", "varchar")],
+    # reserved words and mixed case everywhere, text keys (tests/test_pit_identifiers.py)
+    "src_odd_spine": [("group", "varchar"), ("Order", "timestamp"), ("select", "bigint")],
+    "src_odd_view": [("group", "varchar"), ("order", "timestamp"), ("Created", "timestamp"),
+                     ("Value", "double"), ("from", "bigint")],
+    "src_odd_events": [("group", "varchar"), ("order", "timestamp"), ("Amount", "bigint")],
 }
 ARROW = {"bigint": pa.int64(), "timestamp": pa.timestamp("us"), "double": pa.float64(), "varchar": pa.string()}
 
@@ -56,7 +62,7 @@ class Engine:
     def create_sources(self) -> None:
         for table, columns in SOURCES.items():
             self.execute(f"drop table if exists {table} cascade")
-            cols = ", ".join(f"{c} {self.double if t == 'double' else t}" for c, t in columns)
+            cols = ", ".join(f'"{c}" {self.double if t == "double" else t}' for c, t in columns)
             self.execute(f"create table {table} ({cols})")
 
     def load(self, tables: dict[str, list[dict]]) -> None:
@@ -148,7 +154,8 @@ class PostgresEngine(Engine):
         from psycopg2.extras import execute_values
 
         columns = [c for c, _ in SOURCES[table]]
-        execute_values(self.con.cursor(), f"insert into {table} ({', '.join(columns)}) values %s",
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        execute_values(self.con.cursor(), f"insert into {table} ({quoted}) values %s",
                        [tuple(r[c] for c in columns) for r in rows])
 
     def fetch(self, sql: str) -> list[dict]:
@@ -159,13 +166,14 @@ class PostgresEngine(Engine):
 
 
 def normalize(value):
-    """Engine values -> comparable Python values (naive UTC datetimes, floats rounded)."""
+    """Engine values -> comparable Python values (naive UTC datetimes, floats rounded, NaN as
+    the string 'NaN' so that NaN equals NaN)."""
     if isinstance(value, datetime) and value.tzinfo is not None:
         from datetime import timezone
 
         return value.astimezone(timezone.utc).replace(tzinfo=None)
     if isinstance(value, float):
-        return round(value, 9)
+        return "NaN" if math.isnan(value) else round(value, 9)
     if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, bool)):
         return round(float(value), 9)  # Decimal from PostgreSQL
     return value

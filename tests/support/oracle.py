@@ -53,8 +53,6 @@ class Oracle:
         self.visits: dict[int, list[tuple]] = defaultdict(list)
         for row in visits:
             self.visits[row[1]].append(row)
-        # Ticks exist up to the latest event of either table (the data's watermark).
-        self.watermark = max([e[2] for e in emails] + [v[2] for v in visits])
 
     def profile(self, lead_id: int, t: datetime) -> dict | None:
         """The lead version with the greatest (created, updated) among those available at t: written
@@ -68,8 +66,9 @@ class Oracle:
                 "is_enterprise": size >= 1000, "industry": industry}
 
     def activity(self, lead_id: int, t: datetime) -> dict | None:
-        """Window aggregates at the last hourly tick <= t (NULL before the lead's first event tick)."""
-        tick = floor_to(min(t, self.watermark), CADENCE)
+        """Window aggregates at the last hourly tick <= t (NULL before the lead's first event
+        tick); past the data's last event the windows keep decaying, as served."""
+        tick = floor_to(t, CADENCE)
         times = [e[2] for e in self.emails.get(lead_id, [])] + [v[2] for v in self.visits.get(lead_id, [])]
         if not any(ceil_to(ts, CADENCE) <= tick for ts in times):
             return None
@@ -83,8 +82,7 @@ class Oracle:
 
     def recent(self, lead_id: int, t: datetime) -> dict | None:
         """Exact windows at t: emails in (t - 1h, t], visits and pages in (t - 30m, t]; NULL before
-        the lead's first event (nothing to serve yet)."""
-        t = min(t, self.watermark)
+        the lead's first event (nothing to serve yet); past the data's last event too."""
         emails = [e[2] for e in self.emails.get(lead_id, [])]
         visits = [(v[2], v[3]) for v in self.visits.get(lead_id, [])]
         if not any(ts <= t for ts in emails + [v[0] for v in visits]):

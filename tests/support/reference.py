@@ -11,8 +11,15 @@ from datetime import datetime, timedelta
 EPOCH = datetime(1970, 1, 1)
 
 
+def floor_to(ts: datetime, step: timedelta) -> datetime:
+    """The last instant on the ``step`` grid (aligned to 1970-01-01) at or before ``ts``
+    (Python's // on timedeltas is floor division, before 1970 too)."""
+    return EPOCH + ((ts - EPOCH) // step) * step
+
+
 def ceil_to(ts: datetime, step: timedelta) -> datetime:
-    floor = EPOCH + ((ts - EPOCH) // step) * step
+    """The first instant on the ``step`` grid at or after ``ts``."""
+    floor = floor_to(ts, step)
     return floor if floor == ts else floor + step
 
 
@@ -26,9 +33,11 @@ class View:
     lag: timedelta | None = None
     cadence: timedelta | None = None
     rows: list[dict] = field(default_factory=list, compare=False, hash=False)
+    timestamp: str = "event_timestamp"
 
     def available_at(self, row: dict) -> datetime | None:
-        at = row[self.created] if self.created else row["event_timestamp"]
+        """created (the event without a created column) + lag, rounded up to the cadence."""
+        at = row[self.created] if self.created else row[self.timestamp]
         if at is None:
             return None
         if self.lag:
@@ -46,15 +55,14 @@ def asof(spine: list[dict], spine_ts: str, views: list[View], timestamps: bool =
         row = dict(s)
         for v in views:
             picked = None
-            if t is not None and all(s[k] is not None for k in v.keys):
+            if t is not None and all(s[k] is not None for k in v.keys):  # NULL matches nothing
                 picked = pick(v, [r for r in v.rows if all(r[k] == s[k] for k in v.keys)], t)
             for f in v.features:
                 row[f] = picked[f] if picked else None
             if timestamps:
-                row[f"{v.name}__event_ts"] = picked["event_timestamp"] if picked else None
-                row[f"{v.name}__created_ts"] = (picked[v.created or "event_timestamp"] if picked else None)
-                row[f"{v.name}__available_at"] = (max(picked["event_timestamp"], v.available_at(picked))
-                                                  if picked else None)
+                row[f"{v.name}__event_ts"] = picked[v.timestamp] if picked else None
+                row[f"{v.name}__created_ts"] = picked[v.created or v.timestamp] if picked else None
+                row[f"{v.name}__available_at"] = v.available_at(picked) if picked else None
         out.append(row)
     return out
 
@@ -64,7 +72,7 @@ def pick(v: View, rows: list[dict], t: datetime, ttl: bool = True) -> dict | Non
     and (with ``ttl``) not older than the view's ttl at t; None when there is none."""
     best = None
     for r in rows:
-        e, avail = r["event_timestamp"], v.available_at(r)
+        e, avail = r[v.timestamp], v.available_at(r)
         if e is None or avail is None:
             continue
         if e <= t and avail <= t and (not ttl or v.ttl is None or e >= t - v.ttl):

@@ -1,7 +1,7 @@
 {#- the window_aggregates call shared by pit_windows and pit_windows_portable -#}
-{% macro conformance_windows(rendering=none) -%}
+{% macro conformance_windows(rendering=none, spine=none, spine_ts='event_timestamp') -%}
 {{ skewless.window_aggregates(
-    spine=ref('spine'), keys=['driver_id'], spine_ts='event_timestamp',
+    spine=spine or ref('spine'), keys=['driver_id'], spine_ts=spine_ts,
     events=source('conformance', 'src_events'), event_ts='event_timestamp',
     aggregates=[
         {'name': 'n', 'fn': 'count'},

@@ -1,0 +1,1 @@
+select driver_id, event_timestamp, created from {{ ref('driver_stats') }}

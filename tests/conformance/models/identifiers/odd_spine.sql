@@ -1,0 +1,1 @@
+select * from {{ source('conformance', 'src_odd_spine') }}
