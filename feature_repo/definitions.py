@@ -3,16 +3,17 @@
 Nothing is declared by hand here: every Entity, FeatureView (with its FileSource, schema and
 ttl) and FeatureService is read from dbt's target/manifest.json, i.e. from the feature models'
 yml (`meta.feature_view`) and the training models' yml (`meta.feature_service`).
-Run `dbt build` first, then `feast apply` in this folder.
+Run `dbt build` first, then `feast apply` in this folder. A declaration skewless cannot read
+stops `feast apply` with one message naming the model, the yml key and the fix (exit code 2).
 """
 
 from pathlib import Path
 
-from skewless.feast.definitions import feast_definitions
+from skewless.feast.definitions import feast_definitions_or_exit
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-definitions = feast_definitions(PROJECT_DIR)
+definitions = feast_definitions_or_exit(PROJECT_DIR)
 
 # Feast registers the objects it finds at module level: expose each one under its own name
 # (entity_lead, view_lead_profile, service_lead_conversion, ...).

@@ -28,6 +28,8 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
+from skewless.check.conditions import conjuncts
+
 AS_OF = "AS_OF@"
 KEY = "KEY@"
 _UNITS = {"microsecond": 1e-6, "millisecond": 1e-3, "second": 1, "minute": 60, "hour": 3600,
@@ -238,7 +240,7 @@ class Lineage:
             if part is None:
                 continue
             cond = part.this if isinstance(part, (exp.Where, exp.Qualify)) else part
-            for conjunct in _conjuncts(cond):
+            for conjunct in conjuncts(cond):
                 traced = self._trace_expr(scope, conjunct)
                 out.extend(traced.conditions)
                 out.append((traced.expr, traced.display))
@@ -365,13 +367,6 @@ def _only_request_tables(select: exp.Expression, scope: Scope) -> bool:
 def _selects(scope: Scope) -> list[exp.Expression]:
     node = scope.expression
     return node.selects if isinstance(node, exp.Select) else []
-
-
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
-    node = node.unnest() if isinstance(node, exp.Paren) else node
-    if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
-    return [node]
 
 
 def _inline_named_windows(tree: exp.Expression) -> None:

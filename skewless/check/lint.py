@@ -22,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from skewless.check.lineage import AS_OF, Traced
-from skewless.check.signature import _conjuncts
+from skewless.check.conditions import conjuncts
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def unbounded_joins(model: str, sql: str, event_tables: dict[str, str]) -> list[
                 isinstance(c, (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)) and any(
                     col.name == ts and col.table in (alias, "") for col in c.find_all(exp.Column))
                 for part in conds if part is not None
-                for c in _conjuncts(part.this if isinstance(part, exp.Where) else part))
+                for c in conjuncts(part.this if isinstance(part, exp.Where) else part))
             if not bounded:
                 out.append(Leak("unbounded-join", model, None,
                                 f"model '{model}' joins event table '{table.name}' with no condition on "
@@ -88,10 +88,10 @@ def unbounded_aggregate(model: str, column: str, traced: Traced) -> list[Leak]:
     aggregates = [a for a in traced.expr.find_all(exp.AggFunc) if not a.find_ancestor(exp.Window)]
     if not aggregates:
         return []
-    conditions = [c for pair in traced.conditions for c in _conjuncts(pair[0])]
-    conditions += [c for a in aggregates for case in a.find_all(exp.If) for c in _conjuncts(case.this)]
+    conditions = [c for pair in traced.conditions for c in conjuncts(pair[0])]
+    conditions += [c for a in aggregates for case in a.find_all(exp.If) for c in conjuncts(case.this)]
     if isinstance(aggregates[0].parent, exp.Filter):
-        conditions += _conjuncts(aggregates[0].parent.expression.this)
+        conditions += conjuncts(aggregates[0].parent.expression.this)
     if any(_orders_in_time(c) for c in conditions):
         return []
     return [Leak("unbounded-aggregate", model, column,

@@ -29,7 +29,7 @@ import sqlglot
 from skewless.check.lineage import Lineage, Traced, Undecidable
 from skewless.check.lint import (Leak, following_frames, label_upstream, truncated_timestamp,
                            unbounded_aggregate, unbounded_joins, wall_clock)
-from skewless.manifest import FeatureViewSpec, load_project
+from skewless.manifest import FeatureViewSpec, load_project, read_manifest, upstream
 from skewless.online_sql import MODES_DIR, compiled_models, has_as_of, load_online_sql, point_query
 from skewless.project import Project
 from skewless.check.signature import Signature, differences, signature
@@ -102,16 +102,16 @@ class Compiled:
     online: dict[str, str]
 
     @classmethod
-    def load(cls, project: Project) -> "Compiled":
+    def load(cls, project: Project, manifest: dict) -> "Compiled":
+        """The compiles of ``project`` whose (already parsed) ``target/manifest.json`` is
+        ``manifest``."""
         paths = {m: project.root / MODES_DIR / m / "manifest.json" for m in ("portable", "online")}
-        for path in [project.manifest, *paths.values()]:
+        for path in paths.values():
             if not path.exists():
-                raise UsageError(f"{path} not found: run `dbt build` and `skewless online-sql` first")
-        try:
-            manifest = json.loads(project.manifest.read_text())
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{project.manifest} is not valid JSON: {exc}") from None
-        return cls(project, manifest, compiled_models(paths["portable"]), compiled_models(paths["online"]))
+                raise UsageError(f"{path} not found: run `dbt build` and `skewless online-sql` "
+                                 "first")
+        return cls(project, manifest, compiled_models(paths["portable"]),
+                   compiled_models(paths["online"]))
 
     @cached_property
     def lineage(self) -> Lineage:
@@ -222,30 +222,18 @@ def lint(compiled: Compiled, spec) -> list[Leak]:
             traced = columns.get(view.timestamp)
             if isinstance(traced, Traced):
                 leaks += truncated_timestamp(name, view.timestamp, traced)
-            leaks += label_upstream(name, _upstream(node, models), labels)
+            above = [n["name"] for n in upstream(compiled.manifest, node["unique_id"]).values()]
+            leaks += label_upstream(name, above, labels)
     return leaks
-
-
-def _upstream(node: dict, models: dict[str, dict]) -> list[str]:
-    by_id = {n["unique_id"]: n for n in models.values()}
-    seen, todo = [], list(node.get("depends_on", {}).get("nodes", []))
-    while todo:
-        uid = todo.pop()
-        if uid in by_id and by_id[uid]["name"] not in seen:
-            seen.append(by_id[uid]["name"])
-            todo += by_id[uid].get("depends_on", {}).get("nodes", [])
-    return seen
 
 
 def check_project(project: Project, online_sql_file: Path | None = None, view_name: str | None = None,
                   dialect: str = "duckdb", sample_points: int = 200) -> Report:
     """Check every view's rendered online SQL (or one hand-written query) and lint the project."""
     start = time.perf_counter()
-    try:
-        spec = load_project(project.root)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    compiled = Compiled.load(project)
+    manifest = read_manifest(project.manifest)  # parsed once for the whole check
+    spec = load_project(project.root, manifest=manifest)
+    compiled = Compiled.load(project, manifest)
     report = Report()
     if online_sql_file is not None:
         if not view_name or view_name not in spec.feature_views:
@@ -263,7 +251,10 @@ def check_project(project: Project, online_sql_file: Path | None = None, view_na
         view = spec.feature_views[view_name]
         queries = {view_name: (view, sql, dialect)}
     else:
-        online = load_online_sql(project, spec)
+        try:
+            online = load_online_sql(project, spec)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
         queries = {name: (spec.feature_views[name], q.sql["duckdb"], "duckdb") for name, q in online.items()}
     for name, (view, sql, sql_dialect) in queries.items():
         results = compare_view(view, compiled, sql, sql_dialect)

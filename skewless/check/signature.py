@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from skewless.check.conditions import FLIP, conjuncts, normalize_comparisons
 from skewless.check.lineage import AS_OF, KEY, Traced, Undecidable, anchor_grid, interval_seconds
 
-_FLIP = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE}
+_FLIP = {op: flipped for op, flipped in FLIP.items() if op not in (exp.EQ, exp.NEQ)}
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def signature(feature: str, traced: Traced) -> Signature:
     implied_not_null: set[str] = set()
     rest: list[tuple[exp.Expression, exp.Expression]] = []
     for d, s in conditions:
-        for dc, sc in zip(_conjuncts(d), _conjuncts(s)):
+        for dc, sc in zip(conjuncts(d), conjuncts(s)):
             if isinstance(dc, exp.Boolean) or not any(c for c in dc.find_all(exp.Column)):
                 continue  # TRUE, or the request against itself (KEY = KEY)
             if _key_equality(dc, sc, sig):
@@ -105,18 +106,11 @@ def signature(feature: str, traced: Traced) -> Signature:
     for dc, sc in rest:
         if isinstance(dc, exp.Not) and isinstance(dc.this, exp.Is) and dc.this.this.sql() in implied_not_null:
             continue
-        sig.filters[dc.sql()] = sc.sql()
+        sig.filters[normalize_comparisons(dc).sql()] = sc.sql()
     _count_star(deep, implied_not_null)
     _count_star(shown, {k[1] for k in sig.keys.values()} | {w.shown for w in sig.time.values()})
     sig.value, sig.shown = _normalize(deep).sql(), _normalize(shown).sql()
     return sig
-
-
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
-    node = node.unnest() if isinstance(node, exp.Paren) else node
-    if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
-    return [node]
 
 
 def _split_aggregate(tree: exp.Expression) -> tuple[exp.Expression, list[exp.Expression]]:
@@ -170,7 +164,7 @@ def _normalize(tree: exp.Expression) -> exp.Expression:
         return n
     for _ in range(3):
         tree = tree.transform(simplify)
-    return tree
+    return normalize_comparisons(tree)
 
 
 def _key_equality(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
