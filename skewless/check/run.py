@@ -26,6 +26,7 @@ from pathlib import Path
 
 import sqlglot
 
+from skewless.check.existence import describe, presence
 from skewless.check.lineage import Lineage, Traced, Undecidable
 from skewless.check.lint import (Leak, following_frames, label_upstream, truncated_timestamp,
                            unbounded_aggregate, unbounded_joins, wall_clock)
@@ -155,17 +156,23 @@ def _summary(sig: Signature) -> str:
     return f"{sig.shown} where {' and '.join(conds) or 'always'}{picked}"
 
 
-def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str, dialect: str = "duckdb",
-                 features: list[str] | None = None) -> list[FeatureResult]:
+def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str,
+                 dialect: str = "duckdb", features: list[str] | None = None
+                 ) -> list[FeatureResult]:
+    """Each feature of ``view``: proven equal only when both the value (signature) and which
+    keys get a value at the instant (:mod:`skewless.check.existence`) are proven the same;
+    unknown when either cannot be read or the row existence differs (sampling decides)."""
     lineage = compiled.lineage.for_keys(tuple(view.join_keys))
     names = features or [f.name for f in view.features]
-    offline = _trace(lineage, offline_point_sql(view, compiled), "duckdb")
+    offline_sql = offline_point_sql(view, compiled)
+    offline = _trace(lineage, offline_sql, "duckdb")
     online = _trace(lineage, online_sql, dialect)
     results = []
     for name in names:
         off, on = offline.get(name), online.get(name)
         if on is None:
-            results.append(FeatureResult(view.name, name, "skew", [f"the online query has no column '{name}'"]))
+            results.append(FeatureResult(view.name, name, "skew",
+                                         [f"the online query has no column '{name}'"]))
             continue
         try:
             for side in (off, on):
@@ -176,8 +183,28 @@ def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str, dia
             results.append(FeatureResult(view.name, name, "unknown", reason=str(exc)))
             continue
         diffs = differences(a, b)
-        results.append(FeatureResult(view.name, name, "skew" if diffs else "equal", diffs, _summary(a), _summary(b)))
+        if diffs:
+            results.append(FeatureResult(view.name, name, "skew", diffs, _summary(a), _summary(b)))
+            continue
+        reason = _existence_differs(lineage, offline_sql, online_sql, dialect, name)
+        status = "unknown" if reason else "equal"
+        results.append(FeatureResult(view.name, name, status, [], _summary(a), _summary(b),
+                                     reason=reason))
     return results
+
+
+def _existence_differs(lineage: Lineage, offline_sql: str, online_sql: str, dialect: str,
+                       name: str) -> str:
+    """Why row existence of ``name`` is not proven the same on both paths ('' when it is)."""
+    try:
+        a = presence(lineage, offline_sql, name, "duckdb")
+        b = presence(lineage, online_sql, name, dialect)
+    except Undecidable as exc:
+        return f"which keys get a value at the instant cannot be read: {exc}"
+    if a == b:
+        return ""
+    return ("the two paths may give a value to different keys at the instant: offline when "
+            f"{describe(a)[:300]}; online when {describe(b)[:300]}")
 
 
 def _trace(lineage: Lineage, sql: str, dialect: str) -> dict[str, Traced | Undecidable]:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from skewless.check.conditions import FLIP, conjuncts, normalize_comparisons
-from skewless.check.lineage import AS_OF, KEY, Traced, Undecidable, anchor_grid, interval_seconds
+from skewless.check.instants import anchor_offset
+from skewless.check.lineage import AS_OF, KEY, Traced, Undecidable
 
 _FLIP = {op: flipped for op, flipped in FLIP.items() if op not in (exp.EQ, exp.NEQ)}
 
@@ -157,6 +158,8 @@ def _normalize(tree: exp.Expression) -> exp.Expression:
         if isinstance(n, exp.Coalesce) and isinstance(n.this, exp.Count) and \
                 [e.sql() for e in n.expressions] == ["0"]:
             return n.this
+        if isinstance(n, exp.Coalesce) and _never_null(n.this):
+            return n.this
         if isinstance(n, exp.Cast) and isinstance(n.this, exp.Count) and n.to.this == exp.DataType.Type.BIGINT:
             return n.this
         if isinstance(n, exp.Paren):
@@ -165,6 +168,15 @@ def _normalize(tree: exp.Expression) -> exp.Expression:
     for _ in range(3):
         tree = tree.transform(simplify)
     return normalize_comparisons(tree)
+
+
+def _never_null(node: exp.Expression) -> bool:
+    """``count(...)``, ``coalesce(..., <literal>)`` and casts of them are never NULL (where
+    their row exists; row existence is proven apart, by :mod:`skewless.check.existence`)."""
+    while isinstance(node, (exp.Cast, exp.Paren)):
+        node = node.this
+    return isinstance(node, exp.Count) or (isinstance(node, exp.Coalesce) and any(
+        isinstance(e, exp.Literal) for e in node.expressions))
 
 
 def _key_equality(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
@@ -178,27 +190,6 @@ def _key_equality(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
     return False
 
 
-def _anchor_offset(node: exp.Expression) -> tuple[int, float] | None:
-    """``AS_OF@g [+|- interval]`` -> (grid, offset seconds), else None."""
-    node = node.unnest() if isinstance(node, exp.Paren) else node
-    grid = anchor_grid(node)
-    if grid is not None:
-        return grid, 0.0
-    if isinstance(node, (exp.Add, exp.Sub)):
-        base = _anchor_offset(node.this)
-        seconds = interval_seconds(node.expression)
-        if base is not None and seconds is not None:
-            return base[0], base[1] + (seconds if isinstance(node, exp.Add) else -seconds)
-    if isinstance(node, (exp.DateSub, exp.DateAdd, exp.TsOrDsAdd)):
-        base = _anchor_offset(node.this)
-        unit = node.args.get("unit")
-        seconds = interval_seconds(exp.Interval(this=exp.Literal.string(node.expression.name),
-                                                unit=exp.var(unit.name if unit else "day")))
-        if base is not None and seconds is not None:
-            return base[0], base[1] + (-seconds if isinstance(node, exp.DateSub) else seconds)
-    return None
-
-
 def _time_bound(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
     if isinstance(d, exp.Between):
         lo = exp.GTE(this=d.this, expression=d.args["low"])
@@ -210,7 +201,7 @@ def _time_bound(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
         return False
     for column, anchor, op, shown in ((d.this, d.expression, type(d), s.this),
                                       (d.expression, d.this, _FLIP[type(d)], s.expression)):
-        found = _anchor_offset(anchor)
+        found = anchor_offset(anchor)
         if found is None or any(v.name.startswith(AS_OF) for v in column.find_all(exp.Var)) \
                 or not column.find(exp.Column):
             continue
