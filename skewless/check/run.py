@@ -29,7 +29,7 @@ import sqlglot
 from skewless.check.existence import describe, presence
 from skewless.check.lineage import Lineage, Traced, Undecidable
 from skewless.check.lint import (Leak, following_frames, label_upstream, truncated_timestamp,
-                           unbounded_aggregate, unbounded_joins, wall_clock)
+                           unbounded_aggregate, unbounded_event_reads, wall_clock)
 from skewless.manifest import FeatureViewSpec, load_project, read_manifest, upstream
 from skewless.online_sql import MODES_DIR, compiled_models, has_as_of, load_online_sql, point_query
 from skewless.project import Project
@@ -236,7 +236,8 @@ def lint(compiled: Compiled, spec) -> list[Leak]:
         if "staging" in node.get("fqn", []) or name not in compiled.portable:
             continue
         sql = compiled.portable[name]
-        leaks += wall_clock(name, sql) + following_frames(name, sql) + unbounded_joins(name, sql, event_tables)
+        leaks += wall_clock(name, sql) + following_frames(name, sql)
+        leaks += unbounded_event_reads(lineage, name, sql, event_tables)
         try:
             columns = lineage.trace_model(name)  # views were traced already by compare_view
         except Undecidable:
