@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from skewless.check.lineage import Lineage
-from skewless.check.lint import (following_frames, label_upstream, truncated_timestamp, unbounded_aggregate,
-                           unbounded_joins, wall_clock)
+from skewless.check.lint import (following_frames, label_upstream, truncated_timestamp,
+                                 unbounded_aggregate, unbounded_event_reads, wall_clock)
 
 SCHEMA = {"spine": {"lead_id": "bigint", "scored_at": "timestamp"},
           "emails": {"lead_id": "bigint", "sent_at": "timestamp", "kind": "varchar"}}
@@ -38,6 +38,12 @@ CASES = {
         "(select lead_id, count(*) as n from emails group by lead_id) c on c.lead_id = s.lead_id",
         "select s.lead_id, s.scored_at, count(e.sent_at) as n from spine s left join emails e "
         "on e.lead_id = s.lead_id and e.sent_at <= s.scored_at group by s.lead_id, s.scored_at"),
+    "a lower bound only (counts later events)": (
+        "all_time", "select s.lead_id, count(e.sent_at) as n from spine s left join emails e "
+        "on e.lead_id = s.lead_id and e.sent_at > s.scored_at - interval '7 days' group by 1",
+        "select s.lead_id, count(e.sent_at) as n from spine s left join emails e "
+        "on e.lead_id = s.lead_id and e.sent_at > s.scored_at - interval '7 days' "
+        "and e.sent_at <= s.scored_at group by 1"),
     "all-time max": (
         "all_time", "select s.lead_id, max(e.sent_at) as last_email from spine s join emails e on e.lead_id = s.lead_id "
         "group by s.lead_id",
@@ -74,7 +80,7 @@ RULES = {
     "all_time": aggregate_leaks,
     "wall_clock": lambda sql: wall_clock("m", sql),
     "following": lambda sql: following_frames("m", sql),
-    "join": lambda sql: unbounded_joins("m", sql, EVENTS),
+    "join": lambda sql: unbounded_event_reads(Lineage({}, SCHEMA, ("lead_id",)), "m", sql, EVENTS),
     "timestamp": timestamp_leaks,
 }
 

@@ -35,7 +35,7 @@ from skewless.check.lineage import Lineage, Undecidable, interval_seconds, marke
 
 _TRUNCATIONS = ("time_bucket", "date_bin", "date_trunc", "timestamp_trunc", "datetrunc")
 _FORWARD = (exp.Lead,)
-_FORWARD_NAMES = ("lead", "ntile", "percent_rank", "cume_dist")
+_FORWARD_NAMES = ("lead", "ntile", "percentrank", "cumedist")
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,8 @@ class _Walker:
                      if ts is None or not any(_upper_bound(c, a, ts) for c in conditions)}
         unbounded = {a: ts for a, ts in unbounded.items()
                      if not any(_upper_bound(c, b, bts) and _reads(c, a)
-                                for c in conditions for b, bts in _bounded_others(scope, a))}
+                                for c in conditions for b, bts in _bounded_others(scope, a)
+                                if b in events)}
         if not unbounded:
             return []
         out: list[EventRead] = []
@@ -151,8 +152,8 @@ def _reads(cond: exp.Expression, alias: str) -> bool:
 
 
 def _bounded_others(scope: Scope, alias: str) -> list[tuple[str, str]]:
-    """(alias, time column) pairs that a condition of ``scope`` may bound by ``alias``'s columns:
-    every other relation read, with each column name it has in the conditions."""
+    """(alias, column) pairs of other relations that the conditions of ``scope`` name: those
+    ``alias`` may bound (an event spine bounding another event relation is the instant)."""
     node = scope.expression
     out = []
     for cond in _conditions(node):
@@ -277,6 +278,12 @@ def _future_windows(node: exp.Select, unbounded: dict[str, str | None]) -> list[
     for window in node.find_all(exp.Window):
         if window.find_ancestor(exp.Select) is not node:
             continue
+        order = window.args.get("order")
+        read = [window.this] + ([order] if order is not None else
+                                list(window.args.get("partition_by") or []))
+        aliases = {c.table for part in read for c in part.find_all(exp.Column)}
+        if aliases and not aliases & set(unbounded):
+            continue  # ordered by other relations' columns (a pick per spine row)
         reason = _looks_ahead(window)
         if reason:
             alias = next(iter(unbounded))
@@ -290,6 +297,7 @@ def _looks_ahead(window: exp.Window) -> str:
     """Why the window function reads rows after the current one ('' when it does not)."""
     fn = window.this
     name = (fn.name if isinstance(fn, exp.Anonymous) else type(fn).__name__).lower()
+    name = name.replace("_", "")
     if isinstance(fn, _FORWARD) or name in _FORWARD_NAMES:
         return f"uses {name}()"
     spec = window.args.get("spec")
