@@ -257,8 +257,8 @@ def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
     feature_names = meta.get("features") or [c for c in columns if c not in reserved]
     for feature in feature_names:
         if feature in reserved:
-            raise ManifestError(f"{where}: meta.feature_view.features lists '{feature}', which is "
-                                "a key or timestamp, not a feature; remove it from the list")
+            raise ManifestError(f"{where}: '{feature}' is a key or timestamp, not a feature; "
+                                "remove it from meta.feature_view.features")
     features = tuple(column(f, "feature") for f in feature_names)
     ttl = _duration(meta, "ttl", where, positive=True)
     cadence = _duration(freshness, "cadence", where, positive=True, key="freshness.cadence")
