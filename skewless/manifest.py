@@ -286,6 +286,8 @@ def _duration(meta: dict, name: str, where: str, positive: bool, key: str | None
     value = meta.get(name)
     if value is None:
         return None
+    if positive and isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+        value = f"{value}s"  # a bare 0 in the yml: refused below as a zero duration
     try:
         duration = parse_duration(value, f"{where}: {key}")
     except ValueError as exc:
