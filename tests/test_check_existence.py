@@ -91,7 +91,8 @@ KEEPS_MEANING = {
         r"_sk_event_ts\._sk_ts <= (TIME_BUCKET\(INTERVAL '1' HOURS, CAST\(\$as_of AS TIMESTAMP\), "
         r"CAST\('1970-01-01' AS TIMESTAMP\)\))", r"\1 >= _sk_event_ts._sk_ts")),
     "inner instead of left join to the value": (
-        "lead_activity", replace("FROM _sk_request\nLEFT JOIN _sk_value", "FROM _sk_request\nJOIN _sk_value")),
+        "lead_activity", replace("FROM _sk_request\nLEFT JOIN _sk_value",
+                                 "FROM _sk_request\nJOIN _sk_value")),
     "quoted identifiers (activity)": ("lead_activity", lambda sql: sqlglot.transpile(
         sql, read="duckdb", write="duckdb", identify=True, pretty=True)[0]),
     "quoted identifiers (recent)": ("lead_recent_activity", lambda sql: sqlglot.transpile(

@@ -113,10 +113,20 @@ left join email_counts on email_counts.lead_id = spine.lead_id
 """
 
 
+ANALYST_WINDOW = """-- an analyst's 7-day email count: a lower bound only, so every later email counts too
+select t.lead_id, t.scored_at, count(e.email_id) as emails_7d
+from {{ ref('stg_crm__scoring_events') }} as t
+left join {{ ref('stg_crm__emails') }} as e
+  on e.lead_id = t.lead_id and e.sent_at > t.scored_at - interval '7 days'
+group by 1, 2
+"""
+
+
 def test_check_flags_leaks_in_the_dbt_project(built, tmp_path):
     root = tmp_path / "project"
     shutil.copytree(built.root, root, ignore=shutil.ignore_patterns("online_sql", "skewless"))
     (root / "models" / "training" / "leaky_training.sql").write_text(LEAKY_TRAINING)
+    (root / "models" / "training" / "analyst_emails_7d.sql").write_text(ANALYST_WINDOW)
     profile = root / "models" / "features" / "lead_profile.sql"
     sql = profile.read_text()
     assert "    industry\n" in sql
@@ -128,3 +138,5 @@ def test_check_flags_leaks_in_the_dbt_project(built, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "leaky_training.emails_all_time [unbounded-aggregate]" in proc.stdout
     assert "lead_profile [wall-clock]" in proc.stdout
+    assert "analyst_emails_7d.sent_at [unbounded-event-join]" in proc.stdout
+    assert "e.sent_at > t.scored_at - INTERVAL" in proc.stdout

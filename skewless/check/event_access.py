@@ -289,7 +289,8 @@ def _future_windows(node: exp.Select, unbounded: dict[str, str | None]) -> list[
             alias = next(iter(unbounded))
             out.append(EventRead("future-window", alias, unbounded[alias],
                                  f"a window over event rows of '{alias}' {reason}: each row's "
-                                 "value depends on later events", window.sql(dialect="duckdb")[:160]))
+                                 "value depends on later events",
+                                 window.sql(dialect="duckdb")[:160]))
     return out
 
 

@@ -32,12 +32,13 @@ from itertools import product
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
-from skewless.check.conditions import FLIP, conjuncts, normalize_comparisons
-from skewless.check.instants import TimeBound, time_bound
-from skewless.check.lineage import AS_OF, KEY, Lineage, Undecidable, marker
+from skewless.check.conditions import conjuncts, normalize_comparisons
+from skewless.check.instants import time_bound
+from skewless.check.lineage import AS_OF, KEY, Lineage, Undecidable, interval_seconds, marker
 
 Atom = tuple
-"""``("rows", relation)``, ``("cond", sql)`` or ``("time", column sql, TimeBound)``."""
+"""``("rows", relation)``, ``("cond", sql[, key column sql])`` or ``("time", column sql,
+:class:`~skewless.check.instants.TimeBound`)``."""
 Alternative = frozenset
 """Atoms that hold together (for some rows of each relation named)."""
 
@@ -103,7 +104,8 @@ def _conjoin(parts: list[list[Alternative]]) -> list[Alternative]:
     """AND of disjunctions. Two alternatives reading the same relation under different atoms
     cannot be merged soundly (they may be different rows) unless one implies the other."""
     out = []
-    for combo in product(*[sorted(simplify(p), key=lambda alt: sorted(map(repr, alt))) for p in parts]):
+    ordered = [sorted(simplify(p), key=lambda alt: sorted(map(repr, alt))) for p in parts]
+    for combo in product(*ordered):
         merged: frozenset = frozenset()
         for alt in combo:
             shared = {a for a in alt if a[0] == "rows"} & {a for a in merged if a[0] == "rows"}
@@ -327,7 +329,7 @@ class _Reader:
         (the data's horizon) do not depend on the request."""
         if select.args.get("joins") or not select.args.get("from_"):
             raise Undecidable(f"a spine over a join: {select.sql()[:120]}")
-        grid = next((_seconds(i) for i in instant.find_all(exp.Interval)), 0) or 0
+        grid = next((interval_seconds(i) for i in instant.find_all(exp.Interval)), 0) or 0
         shape = instant.unalias().sql(comments=False)
         terms: list[exp.Expression] = []
         for p in select.selects:
@@ -457,11 +459,6 @@ def _body(node: exp.Expression | None) -> exp.Expression | None:
     return node.this if isinstance(node, (exp.Where, exp.Qualify)) else node
 
 
-def _seconds(node: exp.Expression) -> float | None:
-    from skewless.check.lineage import interval_seconds
-    return interval_seconds(node)
-
-
 def _used(projection: exp.Expression) -> dict[str, list[str]]:
     """Relation alias -> its columns that ``projection`` needs a row for: outside aggregates and
     outside ``coalesce(x, <literal>)`` (which has a value without the row)."""
@@ -487,5 +484,3 @@ def _ancestors(node: exp.Expression, stop: exp.Expression):
         yield at
         at = at.parent
 
-
-__all__ = ["Alternative", "Atom", "FLIP", "TimeBound", "describe", "presence", "simplify"]

@@ -37,7 +37,8 @@ class TimeBound:
 
     def words(self, column: str) -> str:
         op = {"upper": "<", "lower": ">"}[self.side] + ("=" if self.inclusive else "")
-        shift = "" if not self.offset else f" {'+' if self.offset > 0 else '-'} {abs(self.offset):g} s"
+        sign = "+" if self.offset > 0 else "-"
+        shift = f" {sign} {abs(self.offset):g} s" if self.offset else ""
         grid = f" (instant on a {self.grid} s grid)" if self.grid else ""
         return f"{column} {op} as_of{shift}{grid}"
 
