@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
-from skewless.manifest import ProjectSpec, load_project
+from skewless.manifest import ProjectSpec, load_project, upstream
 from skewless.project import Project
 
 FORMAT = 1
@@ -49,24 +49,20 @@ def definition_hashes(project: Project, spec: ProjectSpec, views: Sequence[str])
     except FileNotFoundError:
         raise BundleError(f"{project.manifest} not found: run `dbt build` first") from None
     nodes, macros = manifest["nodes"], manifest.get("macros", {})
+
+    def dispatched(uid: str, item: dict) -> list[str]:  # not in depends_on
+        if item.get("resource_type") != "macro":
+            return []
+        package = uid.rsplit(".", 1)[0]
+        return [m for m in macros if m.startswith(package + ".") and m.endswith("__" + item["name"])]
+
     out = {}
     for name in views:
         view = spec.feature_views[name]
-        code: dict[str, str] = {}
-        todo = [view.unique_id]
-        while todo:
-            uid = todo.pop()
-            if uid in code:
-                continue
-            item = nodes.get(uid) or macros.get(uid)
-            if item is None or item.get("resource_type") not in ("model", "macro"):
-                continue
-            code[uid] = _normalized(item.get("raw_code") or item.get("macro_sql") or "")
-            depends = item.get("depends_on", {})
-            todo += depends.get("nodes", []) + depends.get("macros", [])
-            if item.get("resource_type") == "macro":  # adapter.dispatch targets are not in depends_on
-                package = uid.rsplit(".", 1)[0]
-                todo += [m for m in macros if m.startswith(package + ".") and m.endswith("__" + item["name"])]
+        walked = {view.unique_id: nodes[view.unique_id],
+                  **upstream(manifest, view.unique_id, ("model", "macro"), dispatched)}
+        code = {uid: _normalized(item.get("raw_code") or item.get("macro_sql") or "")
+                for uid, item in walked.items()}
         declaration = {
             "keys": [(e.name, e.join_key, e.data_type) for e in view.entities],
             "timestamp": view.timestamp, "created": view.created, "serve": view.serve,

@@ -27,6 +27,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 from skewless.durations import parse_duration
 
@@ -49,6 +50,9 @@ def feast_type(data_type: str) -> str:
     """The Feast type name (``feast.types``) of a dbt contract ``data_type``."""
     return FEAST_TYPES[data_type]
 
+
+FEATURE_VIEW_KEYS = ("entities", "timestamp", "created", "ttl", "freshness", "features", "serve")
+"""The settings ``meta.feature_view`` may hold (anything else is a typo, refused by name)."""
 
 SERVE_MODES = ("store", "sql")
 """``meta.feature_view.serve``: from the Feast online store, or by the online SQL at request time."""
@@ -125,15 +129,52 @@ class ProjectSpec:
         return out
 
 
-def load_project(project_dir: Path, manifest_path: Path | None = None) -> ProjectSpec:
-    """Read every feature view and feature service of the dbt project at ``project_dir``."""
-    manifest_path = manifest_path or project_dir / "target" / "manifest.json"
+def read_manifest(manifest_path: Path) -> dict:
+    """The parsed ``manifest.json``; :class:`ManifestError` if it is missing or not JSON."""
     try:
-        manifest = json.loads(manifest_path.read_text())
+        return json.loads(manifest_path.read_text())
     except FileNotFoundError:
-        raise ManifestError(f"{manifest_path} not found: run `dbt build` (or `dbt parse`) first") from None
+        raise ManifestError(f"{manifest_path} not found: run `dbt build` (or `dbt parse`) "
+                            "first") from None
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{manifest_path} is not valid JSON: {exc}") from None
+
+
+def upstream(manifest: dict, unique_id: str, resource_types: tuple[str, ...] = ("model",),
+             also: Callable[[str, dict], list[str]] | None = None) -> dict[str, dict]:
+    """Every node ``unique_id`` depends on, directly or not, whose ``resource_type`` is in
+    ``resource_types`` (``nodes`` and ``macros`` of the manifest), by unique id, nearest first.
+
+    The walk goes through those nodes only (``depends_on.nodes`` and ``depends_on.macros``), plus
+    the ids ``also(uid, node)`` names for each one (e.g. adapter.dispatch targets of a macro)."""
+    found: dict[str, dict] = {}
+    todo = _depends_on(_node(manifest, unique_id))
+    while todo:
+        uid = todo.pop(0)
+        node = _node(manifest, uid)
+        if uid in found or node is None or node.get("resource_type") not in resource_types:
+            continue
+        found[uid] = node
+        todo += _depends_on(node) + (also(uid, node) if also else [])
+    return found
+
+
+def _node(manifest: dict, unique_id: str) -> dict | None:
+    return (manifest.get("nodes") or {}).get(unique_id) or (manifest.get("macros") or {}).get(
+        unique_id)
+
+
+def _depends_on(node: dict | None) -> list[str]:
+    depends = (node or {}).get("depends_on") or {}
+    return list(depends.get("nodes") or []) + list(depends.get("macros") or [])
+
+
+def load_project(project_dir: Path, manifest_path: Path | None = None,
+                 manifest: dict | None = None) -> ProjectSpec:
+    """Read every feature view and feature service of the dbt project at ``project_dir``
+    (from ``manifest`` when the caller parsed it already, else from ``manifest_path``)."""
+    if manifest is None:
+        manifest = read_manifest(manifest_path or project_dir / "target" / "manifest.json")
     models = {uid: node for uid, node in manifest.get("nodes", {}).items()
               if node.get("resource_type") == "model"}
     spec = ProjectSpec()
@@ -148,7 +189,8 @@ def load_project(project_dir: Path, manifest_path: Path | None = None) -> Projec
             service = _feature_service(node, meta["feature_service"], models, spec)
             if service.name in spec.feature_services:
                 raise ManifestError(f"model '{node['name']}': feature service '{service.name}' is "
-                                    f"declared twice (also by {spec.feature_services[service.name].training_model})")
+                                    f"declared twice (also by "
+                                    f"{spec.feature_services[service.name].training_model})")
             spec.feature_services[service.name] = service
     return spec
 
@@ -158,7 +200,22 @@ def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
     meta = node["config"]["meta"]["feature_view"]
     where = f"model '{name}' ({node.get('original_file_path', '?')})"
     if not isinstance(meta, dict):
-        raise ManifestError(f"{where}: meta.feature_view must be a mapping")
+        raise ManifestError(f"{where}: meta.feature_view must be a mapping (entities, timestamp, "
+                            f"...), not {type(meta).__name__}")
+    unknown = sorted(set(meta) - set(FEATURE_VIEW_KEYS))
+    if unknown:
+        raise ManifestError(f"{where}: meta.feature_view.{unknown[0]} is not a setting skewless "
+                            f"knows; use only {', '.join(FEATURE_VIEW_KEYS)}")
+    freshness = meta.get("freshness") or {}
+    if not isinstance(freshness, dict) or set(freshness) - {"cadence", "lag"}:
+        raise ManifestError(f"{where}: meta.feature_view.freshness must be a mapping with cadence "
+                            f"and/or lag (e.g. {{cadence: 1h, lag: 5m}}), got {freshness!r}")
+    if not isinstance(meta.get("entities", []), list):
+        raise ManifestError(f"{where}: meta.feature_view.entities must be a list of "
+                            "{name, join_key} items")
+    if not isinstance(meta.get("features") or [], list) or not all(
+            isinstance(f, str) for f in meta.get("features") or []):
+        raise ManifestError(f"{where}: meta.feature_view.features must be a list of column names")
     columns = {c: Column(c, (col.get("data_type") or "").lower(), col.get("description") or "")
                for c, col in node.get("columns", {}).items()}
     if not columns:
@@ -172,10 +229,11 @@ def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
         raise ManifestError(f"{where}: feature views must be materialized='external' (parquet Feast "
                             f"can read), not '{materialized}'")
 
-    def column(col: str, role: str) -> Column:
-        if col not in columns:
-            raise ManifestError(f"{where}: {role} column '{col}' is not among its declared columns "
-                                f"({', '.join(columns)})")
+    def column(col: object, role: str) -> Column:
+        if not isinstance(col, str) or col not in columns:
+            raise ManifestError(f"{where}: meta.feature_view: {role} column {col!r} is not among "
+                                f"its declared columns ({', '.join(columns)}); declare it under "
+                                "columns: in the yml or fix the name")
         if columns[col].data_type not in FEAST_TYPES or FEAST_TYPES[columns[col].data_type] is None:
             raise ManifestError(f"{where}: column '{col}' has data_type '{columns[col].data_type}', "
                                 f"which Feast cannot store; cast it to one of "
@@ -199,16 +257,12 @@ def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
     feature_names = meta.get("features") or [c for c in columns if c not in reserved]
     for feature in feature_names:
         if feature in reserved:
-            raise ManifestError(f"{where}: '{feature}' is a key or timestamp, not a feature")
+            raise ManifestError(f"{where}: '{feature}' is a key or timestamp, not a feature; "
+                                "remove it from meta.feature_view.features")
     features = tuple(column(f, "feature") for f in feature_names)
-    try:
-        ttl = parse_duration(meta["ttl"], f"{where}: ttl") if meta.get("ttl") else None
-        cadence = meta.get("freshness", {}).get("cadence")
-        cadence = parse_duration(cadence, f"{where}: freshness.cadence") if cadence else None
-        lag = meta.get("freshness", {}).get("lag")
-        lag = parse_duration(lag, f"{where}: freshness.lag") if lag else None
-    except ValueError as exc:
-        raise ManifestError(str(exc)) from None
+    ttl = _duration(meta, "ttl", where, positive=True)
+    cadence = _duration(freshness, "cadence", where, positive=True, key="freshness.cadence")
+    lag = _duration(freshness, "lag", where, positive=False, key="freshness.lag")
     if (cadence or lag) and not created:
         raise ManifestError(f"{where}: meta.feature_view.freshness needs a created column (when each row "
                             "was written): availability is counted from it")
@@ -222,6 +276,27 @@ def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
         name=name, unique_id=node["unique_id"], description=node.get("description") or "",
         entities=tuple(entities), timestamp=timestamp, created=created, ttl=ttl, cadence=cadence, lag=lag,
         features=features, path=path, checksum=node.get("checksum", {}).get("checksum", ""), serve=serve)
+
+
+def _duration(meta: dict, name: str, where: str, positive: bool, key: str | None = None
+              ) -> timedelta | None:
+    """``meta[name]`` as a duration (None when absent); ManifestError naming ``where`` and the
+    yml key when it is not a duration, or is zero while ``positive`` is required."""
+    key = f"meta.feature_view.{key or name}"
+    value = meta.get(name)
+    if value is None:
+        return None
+    if positive and isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+        value = f"{value}s"  # a bare 0 in the yml: refused below as a zero duration
+    try:
+        duration = parse_duration(value, f"{where}: {key}")
+    except ValueError as exc:
+        raise ManifestError(str(exc)) from None
+    if positive and duration <= timedelta(0):
+        reason = " (Feast reads 0 as no ttl)" if name == "ttl" else ""
+        raise ManifestError(f"{where}: {key} is {value!r}; {name} must be positive{reason}: "
+                            f"remove it or set a duration such as 30d")
+    return duration
 
 
 def _check_entities_agree(spec: ProjectSpec) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from skewless.check.lineage import Lineage
-from skewless.check.lint import (following_frames, label_upstream, truncated_timestamp, unbounded_aggregate,
-                           unbounded_joins, wall_clock)
+from skewless.check.lint import (following_frames, label_upstream, truncated_timestamp,
+                                 unbounded_aggregate, unbounded_event_reads, wall_clock)
 
 SCHEMA = {"spine": {"lead_id": "bigint", "scored_at": "timestamp"},
           "emails": {"lead_id": "bigint", "sent_at": "timestamp", "kind": "varchar"}}
@@ -38,6 +38,12 @@ CASES = {
         "(select lead_id, count(*) as n from emails group by lead_id) c on c.lead_id = s.lead_id",
         "select s.lead_id, s.scored_at, count(e.sent_at) as n from spine s left join emails e "
         "on e.lead_id = s.lead_id and e.sent_at <= s.scored_at group by s.lead_id, s.scored_at"),
+    "a lower bound only (counts later events)": (
+        "all_time", "select s.lead_id, count(e.sent_at) as n from spine s left join emails e "
+        "on e.lead_id = s.lead_id and e.sent_at > s.scored_at - interval '7 days' group by 1",
+        "select s.lead_id, count(e.sent_at) as n from spine s left join emails e "
+        "on e.lead_id = s.lead_id and e.sent_at > s.scored_at - interval '7 days' "
+        "and e.sent_at <= s.scored_at group by 1"),
     "all-time max": (
         "all_time", "select s.lead_id, max(e.sent_at) as last_email from spine s join emails e on e.lead_id = s.lead_id "
         "group by s.lead_id",
@@ -74,7 +80,7 @@ RULES = {
     "all_time": aggregate_leaks,
     "wall_clock": lambda sql: wall_clock("m", sql),
     "following": lambda sql: following_frames("m", sql),
-    "join": lambda sql: unbounded_joins("m", sql, EVENTS),
+    "join": lambda sql: unbounded_event_reads(Lineage({}, SCHEMA, ("lead_id",)), "m", sql, EVENTS),
     "timestamp": timestamp_leaks,
 }
 
@@ -107,10 +113,20 @@ left join email_counts on email_counts.lead_id = spine.lead_id
 """
 
 
+ANALYST_WINDOW = """-- an analyst's 7-day email count: a lower bound only, so every later email counts too
+select t.lead_id, t.scored_at, count(e.email_id) as emails_7d
+from {{ ref('stg_crm__scoring_events') }} as t
+left join {{ ref('stg_crm__emails') }} as e
+  on e.lead_id = t.lead_id and e.sent_at > t.scored_at - interval '7 days'
+group by 1, 2
+"""
+
+
 def test_check_flags_leaks_in_the_dbt_project(built, tmp_path):
     root = tmp_path / "project"
     shutil.copytree(built.root, root, ignore=shutil.ignore_patterns("online_sql", "skewless"))
     (root / "models" / "training" / "leaky_training.sql").write_text(LEAKY_TRAINING)
+    (root / "models" / "training" / "analyst_emails_7d.sql").write_text(ANALYST_WINDOW)
     profile = root / "models" / "features" / "lead_profile.sql"
     sql = profile.read_text()
     assert "    industry\n" in sql
@@ -122,3 +138,5 @@ def test_check_flags_leaks_in_the_dbt_project(built, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "leaky_training.emails_all_time [unbounded-aggregate]" in proc.stdout
     assert "lead_profile [wall-clock]" in proc.stdout
+    assert "analyst_emails_7d.sent_at [unbounded-event-join]" in proc.stdout
+    assert "e.sent_at > t.scored_at - INTERVAL" in proc.stdout

@@ -130,7 +130,8 @@ MUTATIONS = {
                                                  "emails_7d", "grid"),
     "a different join key (activity)": ("lead_activity", [("on e.lead_id = r.lead_id", "on e.email_id = r.lead_id")],
                                         "emails_7d", "key lead_id"),
-    "a missing feature": ("lead_activity", [("visits.pages_7d, ", "")], "pages_7d", "no column"),
+    "a missing feature": ("lead_activity", [("coalesce(visits.pages_7d, 0) as pages_7d, ", "")],
+                          "pages_7d", "no column"),
 }
 
 

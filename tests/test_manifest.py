@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +70,33 @@ CASES = [
      "model 'lead_recent_activity'.*serve is 'cache'; expected one of store, sql"),
     ("freshness without created", "lead_activity", lambda n: _meta(n).pop("created"),
      "model 'lead_activity'.*freshness needs a created column"),
+    ("unknown key (a typo)", "lead_profile", lambda n: _meta(n).update(tll="30d"),
+     "model 'lead_profile'.*meta.feature_view.tll is not a setting skewless knows; use only "
+     "entities, timestamp"),
+    ("ttl 0", "lead_profile", lambda n: _meta(n).update(ttl="0s"),
+     "model 'lead_profile'.*meta.feature_view.ttl is '0s'; ttl must be positive \\(Feast reads 0 "
+     "as no ttl\\)"),
+    ("ttl 0 days", "lead_profile", lambda n: _meta(n).update(ttl="0d"), "ttl must be positive"),
+    ("ttl a number", "lead_profile", lambda n: _meta(n).update(ttl=0), "ttl must be positive"),
+    ("ttl negative", "lead_profile", lambda n: _meta(n).update(ttl="-1d"),
+     "meta.feature_view.ttl '-1d' is not a duration"),
+    ("cadence 0", "lead_activity", lambda n: _meta(n)["freshness"].update(cadence="0h"),
+     "model 'lead_activity'.*freshness.cadence is '0h'; cadence must be positive"),
+    ("bad lag", "lead_profile", lambda n: _meta(n).update(freshness={"cadence": "1h", "lag": "soon"}),
+     "model 'lead_profile'.*freshness.lag 'soon' is not a duration"),
+    ("unknown freshness key", "lead_profile", lambda n: _meta(n).update(freshness={"every": "1h"}),
+     "model 'lead_profile'.*freshness must be a mapping with cadence"),
+    ("meta not a mapping", "lead_profile", lambda n: n["config"]["meta"].update(feature_view="yes"),
+     "model 'lead_profile'.*meta.feature_view must be a mapping"),
+    ("entities not a list", "lead_profile", lambda n: _meta(n).update(entities="lead"),
+     "model 'lead_profile'.*entities must be a list"),
+    ("entity without join key", "lead_profile", lambda n: _meta(n).update(entities=[{"name": "lead"}]),
+     "model 'lead_profile'.*needs a name and a join_key"),
+    ("join key not a column", "lead_profile",
+     lambda n: _meta(n).update(entities=[{"name": "lead", "join_key": "id"}]),
+     "model 'lead_profile'.*join key column 'id' is not among its declared columns"),
+    ("features not a list", "lead_activity", lambda n: _meta(n).update(features="emails_7d"),
+     "model 'lead_activity'.*features must be a list of column names"),
     ("service without name", "lead_conversion_training",
      lambda n: n["config"]["meta"].update(feature_service={"description": "x"}),
      "model 'lead_conversion_training'.*needs a name"),
@@ -83,3 +115,48 @@ def test_bad_declarations_fail_naming_the_model(built, tmp_path, label, model, c
 def test_missing_manifest_says_to_build_first(tmp_path):
     with pytest.raises(ManifestError, match="run `dbt build`"):
         load_project(tmp_path)
+
+
+def _bad_project(built, tmp_path, change) -> "Path":
+    """A copy of the built project's target/manifest.json (only) with ``change`` applied."""
+    root = tmp_path / "project"
+    (root / "target").mkdir(parents=True)
+    manifest = json.loads(built.manifest.read_text())
+    (root / "target" / "manifest.json").write_text(
+        json.dumps(_mutate(manifest, "lead_profile", change)))
+    return root
+
+
+def test_check_on_a_bad_declaration_prints_one_message_and_exits_2(built, tmp_path):
+    root = _bad_project(built, tmp_path, lambda n: _meta(n).update(ttl="0s"))
+    exe = Path(sys.executable).parent / "skewless"
+    proc = subprocess.run([str(exe), "check", "--no-compile", "--project-dir", str(root)],
+                          capture_output=True, text=True, env={**os.environ, **built.env()})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "model 'lead_profile'" in proc.stderr and "meta.feature_view.ttl" in proc.stderr
+
+
+def test_feast_definitions_exit_2_with_one_message(built, tmp_path, capsys):
+    from skewless.feast.definitions import feast_definitions_or_exit
+
+    root = _bad_project(built, tmp_path, lambda n: _meta(n).update(timestamp="ts"))
+    with pytest.raises(SystemExit) as exit_info:
+        feast_definitions_or_exit(root)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "model 'lead_profile'" in err and "meta.feature_view: timestamp column 'ts'" in err
+
+
+def test_feast_apply_on_a_bad_declaration_exits_2_without_a_traceback(built, tmp_path):
+    root = tmp_path / "project"
+    shutil.copytree(built.root / "feature_repo", root / "feature_repo",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    _bad_project(built, tmp_path, lambda n: _meta(n).update(tll="30d"))
+    exe = Path(sys.executable).parent / "feast"
+    proc = subprocess.run([str(exe), "apply"], cwd=root / "feature_repo", capture_output=True,
+                          text=True, env={**os.environ, **built.env()})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "meta.feature_view.tll is not a setting skewless knows" in proc.stderr

@@ -10,6 +10,7 @@ import sys
 import time
 
 from skewless.check.run import UsageError, check_project
+from skewless.manifest import ManifestError
 from skewless.project import Project, StepFailed
 
 
@@ -35,7 +36,7 @@ def run_check(args: argparse.Namespace) -> int:
             if args.format == "text":
                 print(f"compiled the portable and online renderings in {seconds:.1f} s")
         report = check_project(project, args.online_sql, args.feature_view, args.dialect)
-    except (UsageError, StepFailed) as exc:
+    except (UsageError, ManifestError, StepFailed) as exc:
         print(f"skewless check: {exc}", file=sys.stderr)
         return 2
     print(report.to_json() if args.format == "json" else report.text())

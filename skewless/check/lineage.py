@@ -28,6 +28,8 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
+from skewless.check.conditions import conjuncts
+
 AS_OF = "AS_OF@"
 KEY = "KEY@"
 _UNITS = {"microsecond": 1e-6, "millisecond": 1e-3, "second": 1, "minute": 60, "hour": 3600,
@@ -80,7 +82,8 @@ def is_request(node: exp.Expression) -> bool:
         v.name.startswith((AS_OF, KEY)) for v in node.find_all(exp.Var))
 
 
-def _marker(projection: exp.Expression) -> str | None:
+def marker(projection: exp.Expression) -> str | None:
+    """"key" or "instant" for a spine column marked by ``window_ticks``, else None."""
     for node in (projection, projection.this if isinstance(projection, exp.Alias) else None):
         for comment in (node.comments or []) if node is not None else []:
             if "skewless:instant" in comment:
@@ -94,7 +97,7 @@ _TIMESTAMPS = {exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.D
                exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.DATETIME}
 
 
-def _strip_timestamp_casts(node: exp.Expression) -> exp.Expression:
+def strip_timestamp_casts(node: exp.Expression) -> exp.Expression:
     while isinstance(node, (exp.Cast, exp.TryCast)) and node.to.this in _TIMESTAMPS:
         node = node.this
     return node
@@ -129,6 +132,7 @@ class Lineage:
         self._model_cache: dict[str, dict[str, Traced | Undecidable]] = {}
         self._memo: dict[tuple[int, str], tuple[Scope, Traced]] = {}
         self._sql: dict[int, tuple[exp.Expression, str]] = {}  # id -> (node, its SQL): dedup keys
+        self._scopes: dict[tuple[str, str], Scope] = {}
 
     def for_keys(self, keys: tuple[str, ...]) -> "Lineage":
         """The same lineage (sharing what it traced already) for a view keyed by ``keys``."""
@@ -139,12 +143,12 @@ class Lineage:
     # -- entry points -------------------------------------------------------------------
     def trace_query(self, sql: str, dialect: str = "duckdb") -> dict[str, Traced]:
         """Every output column of ``sql`` traced to base columns."""
-        root = self._scope(sql, dialect)
+        root = self.scope(sql, dialect)
         return {p.alias_or_name: self._trace_projection(root, p.alias_or_name) for p in _selects(root)}
 
     def trace_each(self, sql: str, dialect: str = "duckdb") -> dict[str, Traced | Undecidable]:
         """Like :meth:`trace_query`, with the reason in place of each column it cannot follow."""
-        root = self._scope(sql, dialect)
+        root = self.scope(sql, dialect)
         out: dict[str, Traced | Undecidable] = {}
         for p in _selects(root):
             try:
@@ -164,6 +168,18 @@ class Lineage:
                 del self._model_cache[model]
                 raise
         return self._model_cache[model]
+
+    def scope(self, sql: str, dialect: str = "duckdb") -> Scope:
+        """The root scope of ``sql``, qualified against the project's schema (read once per
+        query text: the scopes and what was traced in them are reused)."""
+        key = (sql, dialect)
+        if key not in self._scopes:
+            self._scopes[key] = self._scope(sql, dialect)
+        return self._scopes[key]
+
+    def trace_expr(self, scope: Scope, node: exp.Expression) -> Traced:
+        """``node`` (an expression in ``scope``) over base columns and request symbols."""
+        return self._trace_expr(scope, node)
 
     def _unique(self, conditions: tuple) -> tuple:
         """Conditions without repeats (equal SQL). The same condition objects come back at every
@@ -205,17 +221,17 @@ class Lineage:
     def _trace_projection_uncached(self, scope: Scope, name: str) -> Traced:
         node = scope.expression
         if isinstance(node, exp.Union):
-            branches = [self._trace_projection(s, name) for s in scope.union_scopes]
+            branches = [self._trace_projection(s, name) for s in scope.set_operation_scopes]
             if len({b.expr.sql() for b in branches}) != 1:
                 raise Undecidable(f"column '{name}' comes from a UNION whose branches differ")
             return branches[0]
         projection = next((p for p in _selects(scope) if p.alias_or_name == name), None)
         if projection is None:
             raise Undecidable(f"no column '{name}' in a subquery")
-        marker = _marker(projection)
-        if marker == "key":
+        kind = marker(projection)
+        if kind == "key":
             return Traced(exp.var(f"{KEY}{name}"))
-        if marker == "instant":
+        if kind == "instant":
             grid = next((interval_seconds(i) for i in projection.find_all(exp.Interval)), 0) or 0
             return Traced(as_of(grid))
         traced = self._trace_expr(scope, projection.unalias() if isinstance(projection, exp.Alias) else projection)
@@ -238,7 +254,7 @@ class Lineage:
             if part is None:
                 continue
             cond = part.this if isinstance(part, (exp.Where, exp.Qualify)) else part
-            for conjunct in _conjuncts(cond):
+            for conjunct in conjuncts(cond):
                 traced = self._trace_expr(scope, conjunct)
                 out.extend(traced.conditions)
                 out.append((traced.expr, traced.display))
@@ -269,9 +285,28 @@ class Lineage:
         if isinstance(inner, exp.Select) and inner.find(exp.Placeholder) and not inner.find(exp.Table):
             (value,) = inner.expressions
             return Traced(self._request_symbols(value.copy()))
-        if isinstance(sub, exp.Exists) and _only_request_tables(inner, scope):
-            return Traced(exp.true())  # a semi-join to the request: the key equality is elsewhere
+        if isinstance(sub, exp.Exists) and (_only_request_tables(inner, scope)
+                                            or self._correlated_with_request_only(scope, inner)):
+            # a semi-join to the request, or a test on the requested key alone: it decides
+            # which keys get a row, not which rows a value reads (skewless.check.existence
+            # proves that part)
+            return Traced(exp.true())
         raise Undecidable(f"a correlated subquery: {sub.sql()[:120]}")
+
+    def _correlated_with_request_only(self, scope: Scope, inner: exp.Expression) -> bool:
+        """True when every column of ``inner`` (an EXISTS body) from outside it traces, in
+        ``scope``, to the request alone (keys and the instant, no base column)."""
+        if not isinstance(inner, exp.Select):
+            return False
+        own = {t.alias_or_name for t in inner.find_all(exp.Table)} | {
+            s.alias_or_name for s in inner.find_all(exp.Subquery)}
+        outer = [c for c in inner.find_all(exp.Column) if c.table and c.table not in own]
+        if not outer:
+            return False
+        try:
+            return all(self._trace_column(scope, c).expr.find(exp.Column) is None for c in outer)
+        except Undecidable:
+            return False
 
     def _trace_column(self, scope: Scope, col: exp.Column) -> Traced:
         source = scope.sources.get(col.table)
@@ -310,8 +345,8 @@ class Lineage:
                 return n.this if isinstance(n, exp.Explode) else n.expressions[0]
             if isinstance(n, exp.Any) and is_request(n):
                 return n.this.unnest() if isinstance(n.this, exp.Paren) else n.this
-            if isinstance(n, (exp.Cast, exp.TryCast)) and anchor_grid(_strip_timestamp_casts(n)) is not None:
-                return _strip_timestamp_casts(n)
+            if isinstance(n, (exp.Cast, exp.TryCast)) and anchor_grid(strip_timestamp_casts(n)) is not None:
+                return strip_timestamp_casts(n)
             return n
 
         def grids(n: exp.Expression) -> exp.Expression:
@@ -332,7 +367,7 @@ def _truncation(node: exp.Expression) -> float | None:
         step, value = node.expressions[0], node.expressions[1]
     elif type(node).__name__ in ("TimeBucket", "DateBin") and node.args.get("expression") is not None:
         step, value = node.this, node.expression
-        if anchor_grid(_strip_timestamp_casts(step)) is not None:
+        if anchor_grid(strip_timestamp_casts(step)) is not None:
             step, value = value, step
     elif isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
         unit = node.args.get("unit")
@@ -340,7 +375,7 @@ def _truncation(node: exp.Expression) -> float | None:
         step, value = exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit.name)) if seconds else None, node.this
     else:
         return None
-    value = _strip_timestamp_casts(value) if value is not None else None
+    value = strip_timestamp_casts(value) if value is not None else None
     if step is None or value is None or anchor_grid(value) is None:
         return None
     seconds = interval_seconds(step)
@@ -365,13 +400,6 @@ def _only_request_tables(select: exp.Expression, scope: Scope) -> bool:
 def _selects(scope: Scope) -> list[exp.Expression]:
     node = scope.expression
     return node.selects if isinstance(node, exp.Select) else []
-
-
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
-    node = node.unnest() if isinstance(node, exp.Paren) else node
-    if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
-    return [node]
 
 
 def _inline_named_windows(tree: exp.Expression) -> None:

@@ -7,8 +7,9 @@ Each rule returns :class:`Leak` findings naming the model, the column where know
 - ``wall-clock``: ``now()``, ``current_date`` or ``current_timestamp`` inside a feature or
   training model (its value depends on when the model ran, not on the instant);
 - ``following-frame``: a window frame reaching ``FOLLOWING`` rows (later events);
-- ``unbounded-join``: a join to an event table (a model whose yml declares
-  ``meta.skewless.event_ts``) with no condition on that event time;
+- ``unbounded-event-join``, ``unbounded-event-aggregate``, ``future-window``: a read of event
+  rows (a model whose yml declares ``meta.skewless.event_ts``, or a CTE passing them on) whose
+  event time is not bounded above by the instant (:mod:`skewless.check.event_access`);
 - ``label-upstream``: a feature view that depends on a label model (``meta.skewless.label``);
 - ``truncated-timestamp``: a feature view's timestamp truncated to the start of a period (a daily
   aggregate stamped at midnight is served from midnight but sees the whole day).
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from skewless.check.lineage import AS_OF, Traced
-from skewless.check.signature import _conjuncts
+from skewless.check import event_access
+from skewless.check.lineage import AS_OF, Lineage, Traced
+from skewless.check.conditions import conjuncts
 
 
 @dataclass(frozen=True)
@@ -59,28 +61,12 @@ def following_frames(model: str, sql: str) -> list[Leak]:
     return out
 
 
-def unbounded_joins(model: str, sql: str, event_tables: dict[str, str]) -> list[Leak]:
-    """Joins to an event table (name -> its event time column) without a condition on that time."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    out = []
-    for select in tree.find_all(exp.Select):
-        for join in select.args.get("joins") or []:
-            table = join.this
-            if not isinstance(table, exp.Table) or table.name not in event_tables:
-                continue
-            alias, ts = table.alias_or_name, event_tables[table.name]
-            conds = [join.args.get("on"), select.args.get("where")]
-            bounded = any(
-                isinstance(c, (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)) and any(
-                    col.name == ts and col.table in (alias, "") for col in c.find_all(exp.Column))
-                for part in conds if part is not None
-                for c in _conjuncts(part.this if isinstance(part, exp.Where) else part))
-            if not bounded:
-                out.append(Leak("unbounded-join", model, None,
-                                f"model '{model}' joins event table '{table.name}' with no condition on "
-                                f"its event time '{ts}': rows after the instant are joined too",
-                                _context(join)))
-    return out
+def unbounded_event_reads(lineage: Lineage, model: str, sql: str,
+                          event_tables: dict[str, str]) -> list[Leak]:
+    """Reads of event rows (joins, subqueries, CTEs, aggregates, windows) whose event time is
+    not bounded above by the instant (:mod:`skewless.check.event_access`)."""
+    return [Leak(r.rule, model, r.column, f"model '{model}': {r.message}", r.sql)
+            for r in event_access.unbounded_event_reads(lineage, model, sql, event_tables)]
 
 
 def unbounded_aggregate(model: str, column: str, traced: Traced) -> list[Leak]:
@@ -88,11 +74,15 @@ def unbounded_aggregate(model: str, column: str, traced: Traced) -> list[Leak]:
     aggregates = [a for a in traced.expr.find_all(exp.AggFunc) if not a.find_ancestor(exp.Window)]
     if not aggregates:
         return []
-    conditions = [c for pair in traced.conditions for c in _conjuncts(pair[0])]
-    conditions += [c for a in aggregates for case in a.find_all(exp.If) for c in _conjuncts(case.this)]
+    conditions = [c for pair in traced.conditions for c in conjuncts(pair[0])]
+    conditions += [c for a in aggregates for case in a.find_all(exp.If) for c in conjuncts(case.this)]
     if isinstance(aggregates[0].parent, exp.Filter):
-        conditions += _conjuncts(aggregates[0].parent.expression.this)
-    if any(_orders_in_time(c) for c in conditions):
+        conditions += conjuncts(aggregates[0].parent.expression.this)
+    aggregated = {c.table for a in aggregates for c in a.find_all(exp.Column)} or {
+        c.table for c in traced.expr.find_all(exp.Column)}
+    if not aggregated:  # count(*): the rows of every relation named in the conditions
+        aggregated = {c.table for cond in conditions for c in cond.find_all(exp.Column)}
+    if any(_orders_in_time(c, aggregated) for c in conditions):
         return []
     return [Leak("unbounded-aggregate", model, column,
                  f"column '{column}' of model '{model}' is {traced.display.sql()[:120]} over all rows, with "
@@ -100,17 +90,23 @@ def unbounded_aggregate(model: str, column: str, traced: Traced) -> list[Leak]:
                  "(use skewless.window_aggregates or bound the events by the spine instant)")]
 
 
-def _orders_in_time(cond: exp.Expression) -> bool:
-    """A comparison between two different relations' columns, or against the instant."""
+def _orders_in_time(cond: exp.Expression, aggregated: set[str]) -> bool:
+    """``cond`` bounds the aggregated relations' rows above: ``x <= y`` (``<``, ``BETWEEN .. AND
+    y``) where ``x`` reads only ``aggregated`` relations and ``y`` the instant or another
+    relation. A lower bound (``x > y - 7 days``) alone is not one."""
     if isinstance(cond, exp.Between):
-        return True
-    if not isinstance(cond, (exp.GT, exp.GTE, exp.LT, exp.LTE)):
+        cond = exp.LTE(this=cond.this, expression=cond.args["high"])
+    if isinstance(cond, (exp.LT, exp.LTE)):
+        low, high = cond.this, cond.expression
+    elif isinstance(cond, (exp.GT, exp.GTE)):
+        low, high = cond.expression, cond.this
+    else:
         return False
-    sides = [cond.this, cond.expression]
-    if any(v.name.startswith(AS_OF) for side in sides for v in side.find_all(exp.Var)):
-        return True
-    tables = [{c.table for c in side.find_all(exp.Column)} for side in sides]
-    return all(tables) and tables[0] != tables[1]
+    low_tables = {c.table for c in low.find_all(exp.Column)}
+    high_tables = {c.table for c in high.find_all(exp.Column)}
+    instant = any(v.name.startswith(AS_OF) for v in high.find_all(exp.Var))
+    return bool(low_tables) and low_tables <= aggregated and not (high_tables & aggregated) and (
+        instant or bool(high_tables))
 
 
 def label_upstream(view: str, upstream: list[str], labels: set[str]) -> list[Leak]:

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import sqlglot
 
+from skewless.check.existence import describe, presence
 from skewless.check.lineage import Lineage, Traced, Undecidable
 from skewless.check.lint import (Leak, following_frames, label_upstream, truncated_timestamp,
-                           unbounded_aggregate, unbounded_joins, wall_clock)
-from skewless.manifest import FeatureViewSpec, load_project
+                           unbounded_aggregate, unbounded_event_reads, wall_clock)
+from skewless.manifest import FeatureViewSpec, load_project, read_manifest, upstream
 from skewless.online_sql import MODES_DIR, compiled_models, has_as_of, load_online_sql, point_query
 from skewless.project import Project
 from skewless.check.signature import Signature, differences, signature
@@ -102,16 +103,16 @@ class Compiled:
     online: dict[str, str]
 
     @classmethod
-    def load(cls, project: Project) -> "Compiled":
+    def load(cls, project: Project, manifest: dict) -> "Compiled":
+        """The compiles of ``project`` whose (already parsed) ``target/manifest.json`` is
+        ``manifest``."""
         paths = {m: project.root / MODES_DIR / m / "manifest.json" for m in ("portable", "online")}
-        for path in [project.manifest, *paths.values()]:
+        for path in paths.values():
             if not path.exists():
-                raise UsageError(f"{path} not found: run `dbt build` and `skewless online-sql` first")
-        try:
-            manifest = json.loads(project.manifest.read_text())
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{project.manifest} is not valid JSON: {exc}") from None
-        return cls(project, manifest, compiled_models(paths["portable"]), compiled_models(paths["online"]))
+                raise UsageError(f"{path} not found: run `dbt build` and `skewless online-sql` "
+                                 "first")
+        return cls(project, manifest, compiled_models(paths["portable"]),
+                   compiled_models(paths["online"]))
 
     @cached_property
     def lineage(self) -> Lineage:
@@ -155,17 +156,23 @@ def _summary(sig: Signature) -> str:
     return f"{sig.shown} where {' and '.join(conds) or 'always'}{picked}"
 
 
-def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str, dialect: str = "duckdb",
-                 features: list[str] | None = None) -> list[FeatureResult]:
+def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str,
+                 dialect: str = "duckdb", features: list[str] | None = None
+                 ) -> list[FeatureResult]:
+    """Each feature of ``view``: proven equal only when both the value (signature) and which
+    keys get a value at the instant (:mod:`skewless.check.existence`) are proven the same;
+    unknown when either cannot be read or the row existence differs (sampling decides)."""
     lineage = compiled.lineage.for_keys(tuple(view.join_keys))
     names = features or [f.name for f in view.features]
-    offline = _trace(lineage, offline_point_sql(view, compiled), "duckdb")
+    offline_sql = offline_point_sql(view, compiled)
+    offline = _trace(lineage, offline_sql, "duckdb")
     online = _trace(lineage, online_sql, dialect)
     results = []
     for name in names:
         off, on = offline.get(name), online.get(name)
         if on is None:
-            results.append(FeatureResult(view.name, name, "skew", [f"the online query has no column '{name}'"]))
+            results.append(FeatureResult(view.name, name, "skew",
+                                         [f"the online query has no column '{name}'"]))
             continue
         try:
             for side in (off, on):
@@ -176,8 +183,28 @@ def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str, dia
             results.append(FeatureResult(view.name, name, "unknown", reason=str(exc)))
             continue
         diffs = differences(a, b)
-        results.append(FeatureResult(view.name, name, "skew" if diffs else "equal", diffs, _summary(a), _summary(b)))
+        if diffs:
+            results.append(FeatureResult(view.name, name, "skew", diffs, _summary(a), _summary(b)))
+            continue
+        reason = _existence_differs(lineage, offline_sql, online_sql, dialect, name)
+        status = "unknown" if reason else "equal"
+        results.append(FeatureResult(view.name, name, status, [], _summary(a), _summary(b),
+                                     reason=reason))
     return results
+
+
+def _existence_differs(lineage: Lineage, offline_sql: str, online_sql: str, dialect: str,
+                       name: str) -> str:
+    """Why row existence of ``name`` is not proven the same on both paths ('' when it is)."""
+    try:
+        a = presence(lineage, offline_sql, name, "duckdb")
+        b = presence(lineage, online_sql, name, dialect)
+    except Undecidable as exc:
+        return f"which keys get a value at the instant cannot be read: {exc}"
+    if a == b:
+        return ""
+    return ("the two paths may give a value to different keys at the instant: offline when "
+            f"{describe(a)[:300]}; online when {describe(b)[:300]}")
 
 
 def _trace(lineage: Lineage, sql: str, dialect: str) -> dict[str, Traced | Undecidable]:
@@ -209,7 +236,8 @@ def lint(compiled: Compiled, spec) -> list[Leak]:
         if "staging" in node.get("fqn", []) or name not in compiled.portable:
             continue
         sql = compiled.portable[name]
-        leaks += wall_clock(name, sql) + following_frames(name, sql) + unbounded_joins(name, sql, event_tables)
+        leaks += wall_clock(name, sql) + following_frames(name, sql)
+        leaks += unbounded_event_reads(lineage, name, sql, event_tables)
         try:
             columns = lineage.trace_model(name)  # views were traced already by compare_view
         except Undecidable:
@@ -222,30 +250,18 @@ def lint(compiled: Compiled, spec) -> list[Leak]:
             traced = columns.get(view.timestamp)
             if isinstance(traced, Traced):
                 leaks += truncated_timestamp(name, view.timestamp, traced)
-            leaks += label_upstream(name, _upstream(node, models), labels)
+            above = [n["name"] for n in upstream(compiled.manifest, node["unique_id"]).values()]
+            leaks += label_upstream(name, above, labels)
     return leaks
-
-
-def _upstream(node: dict, models: dict[str, dict]) -> list[str]:
-    by_id = {n["unique_id"]: n for n in models.values()}
-    seen, todo = [], list(node.get("depends_on", {}).get("nodes", []))
-    while todo:
-        uid = todo.pop()
-        if uid in by_id and by_id[uid]["name"] not in seen:
-            seen.append(by_id[uid]["name"])
-            todo += by_id[uid].get("depends_on", {}).get("nodes", [])
-    return seen
 
 
 def check_project(project: Project, online_sql_file: Path | None = None, view_name: str | None = None,
                   dialect: str = "duckdb", sample_points: int = 200) -> Report:
     """Check every view's rendered online SQL (or one hand-written query) and lint the project."""
     start = time.perf_counter()
-    try:
-        spec = load_project(project.root)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    compiled = Compiled.load(project)
+    manifest = read_manifest(project.manifest)  # parsed once for the whole check
+    spec = load_project(project.root, manifest=manifest)
+    compiled = Compiled.load(project, manifest)
     report = Report()
     if online_sql_file is not None:
         if not view_name or view_name not in spec.feature_views:
@@ -263,7 +279,10 @@ def check_project(project: Project, online_sql_file: Path | None = None, view_na
         view = spec.feature_views[view_name]
         queries = {view_name: (view, sql, dialect)}
     else:
-        online = load_online_sql(project, spec)
+        try:
+            online = load_online_sql(project, spec)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
         queries = {name: (spec.feature_views[name], q.sql["duckdb"], "duckdb") for name, q in online.items()}
     for name, (view, sql, sql_dialect) in queries.items():
         results = compare_view(view, compiled, sql, sql_dialect)

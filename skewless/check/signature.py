@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from skewless.check.lineage import AS_OF, KEY, Traced, Undecidable, anchor_grid, interval_seconds
+from skewless.check.conditions import FLIP, conjuncts, normalize_comparisons
+from skewless.check.instants import anchor_offset
+from skewless.check.lineage import AS_OF, KEY, Traced, Undecidable
 
-_FLIP = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE}
+_FLIP = {op: flipped for op, flipped in FLIP.items() if op not in (exp.EQ, exp.NEQ)}
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def signature(feature: str, traced: Traced) -> Signature:
     implied_not_null: set[str] = set()
     rest: list[tuple[exp.Expression, exp.Expression]] = []
     for d, s in conditions:
-        for dc, sc in zip(_conjuncts(d), _conjuncts(s)):
+        for dc, sc in zip(conjuncts(d), conjuncts(s)):
             if isinstance(dc, exp.Boolean) or not any(c for c in dc.find_all(exp.Column)):
                 continue  # TRUE, or the request against itself (KEY = KEY)
             if _key_equality(dc, sc, sig):
@@ -105,18 +107,11 @@ def signature(feature: str, traced: Traced) -> Signature:
     for dc, sc in rest:
         if isinstance(dc, exp.Not) and isinstance(dc.this, exp.Is) and dc.this.this.sql() in implied_not_null:
             continue
-        sig.filters[dc.sql()] = sc.sql()
+        sig.filters[normalize_comparisons(dc).sql()] = sc.sql()
     _count_star(deep, implied_not_null)
     _count_star(shown, {k[1] for k in sig.keys.values()} | {w.shown for w in sig.time.values()})
     sig.value, sig.shown = _normalize(deep).sql(), _normalize(shown).sql()
     return sig
-
-
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
-    node = node.unnest() if isinstance(node, exp.Paren) else node
-    if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
-    return [node]
 
 
 def _split_aggregate(tree: exp.Expression) -> tuple[exp.Expression, list[exp.Expression]]:
@@ -163,6 +158,8 @@ def _normalize(tree: exp.Expression) -> exp.Expression:
         if isinstance(n, exp.Coalesce) and isinstance(n.this, exp.Count) and \
                 [e.sql() for e in n.expressions] == ["0"]:
             return n.this
+        if isinstance(n, exp.Coalesce) and _never_null(n.this):
+            return n.this
         if isinstance(n, exp.Cast) and isinstance(n.this, exp.Count) and n.to.this == exp.DataType.Type.BIGINT:
             return n.this
         if isinstance(n, exp.Paren):
@@ -170,7 +167,16 @@ def _normalize(tree: exp.Expression) -> exp.Expression:
         return n
     for _ in range(3):
         tree = tree.transform(simplify)
-    return tree
+    return normalize_comparisons(tree)
+
+
+def _never_null(node: exp.Expression) -> bool:
+    """``count(...)``, ``coalesce(..., <literal>)`` and casts of them are never NULL (where
+    their row exists; row existence is proven apart, by :mod:`skewless.check.existence`)."""
+    while isinstance(node, (exp.Cast, exp.Paren)):
+        node = node.this
+    return isinstance(node, exp.Count) or (isinstance(node, exp.Coalesce) and any(
+        isinstance(e, exp.Literal) for e in node.expressions))
 
 
 def _key_equality(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
@@ -184,27 +190,6 @@ def _key_equality(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
     return False
 
 
-def _anchor_offset(node: exp.Expression) -> tuple[int, float] | None:
-    """``AS_OF@g [+|- interval]`` -> (grid, offset seconds), else None."""
-    node = node.unnest() if isinstance(node, exp.Paren) else node
-    grid = anchor_grid(node)
-    if grid is not None:
-        return grid, 0.0
-    if isinstance(node, (exp.Add, exp.Sub)):
-        base = _anchor_offset(node.this)
-        seconds = interval_seconds(node.expression)
-        if base is not None and seconds is not None:
-            return base[0], base[1] + (seconds if isinstance(node, exp.Add) else -seconds)
-    if isinstance(node, (exp.DateSub, exp.DateAdd, exp.TsOrDsAdd)):
-        base = _anchor_offset(node.this)
-        unit = node.args.get("unit")
-        seconds = interval_seconds(exp.Interval(this=exp.Literal.string(node.expression.name),
-                                                unit=exp.var(unit.name if unit else "day")))
-        if base is not None and seconds is not None:
-            return base[0], base[1] + (-seconds if isinstance(node, exp.DateSub) else seconds)
-    return None
-
-
 def _time_bound(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
     if isinstance(d, exp.Between):
         lo = exp.GTE(this=d.this, expression=d.args["low"])
@@ -216,7 +201,7 @@ def _time_bound(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
         return False
     for column, anchor, op, shown in ((d.this, d.expression, type(d), s.this),
                                       (d.expression, d.this, _FLIP[type(d)], s.expression)):
-        found = _anchor_offset(anchor)
+        found = anchor_offset(anchor)
         if found is None or any(v.name.startswith(AS_OF) for v in column.find_all(exp.Var)) \
                 or not column.find(exp.Column):
             continue

@@ -7,6 +7,7 @@ keys, types (from the model contracts), ttl and descriptions all come from
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -64,6 +65,18 @@ def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDef
 def feast_definitions(project_dir: Path, manifest_path: Path | None = None) -> FeastDefinitions:
     """Build the Feast objects for the dbt project at ``project_dir``."""
     return build(load_project(project_dir, manifest_path))
+
+
+def feast_definitions_or_exit(project_dir: Path, manifest_path: Path | None = None
+                              ) -> FeastDefinitions:
+    """:func:`feast_definitions` for a Feast repo file: a declaration error (a user error, not a
+    bug) is printed as one line on stderr and exits with code 2, instead of the traceback
+    ``feast apply`` would print."""
+    try:
+        return feast_definitions(project_dir, manifest_path)
+    except ManifestError as exc:
+        print(f"skewless: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def build(project: ProjectSpec) -> FeastDefinitions:
