@@ -11,7 +11,7 @@ row's length. The bytes are exactly what stock Feast writes for the same values:
 - :func:`proto_timestamp_column`: a serialized ``google.protobuf.Timestamp`` (Redis ``_ts:``).
 - :func:`order_column`: 16 bytes whose byte order is the (event, created) order, for the
   monotonic write (not a Feast format; stored beside Feast's fields).
-- :func:`sqlite_timestamp_text`: ``str(datetime)``, what Python's sqlite3 adapter stores.
+- :func:`sqlite_timestamp_seconds`: the epoch seconds Feast's SQLite adapter stores.
 """
 
 from __future__ import annotations
@@ -249,11 +249,27 @@ def order_column(event_us: np.ndarray, created_us: np.ndarray) -> Column:
     return Column(rec.view(np.uint8).reshape(-1), np.full(len(event_us), 16, np.int64))
 
 
-def sqlite_timestamp_text(array: pa.Array) -> list:
-    """``str(datetime)`` of each naive-UTC row (``None`` for NULL), as sqlite3 stores it."""
+def _local_is_utc() -> bool:
+    from datetime import datetime as _dt
+
+    return (_dt(2000, 1, 1).timestamp() == 946684800.0
+            and _dt(2000, 7, 1).timestamp() == 962409600.0)
+
+
+def sqlite_timestamp_seconds(array: pa.Array) -> list:
+    """What Feast's SQLite adapter stores for a naive-UTC ``datetime``: ``int(dt.timestamp())``
+    (whole seconds, truncated toward zero; ``None`` for NULL)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    naive = pa.array(epoch_micros(array), pa.timestamp("us"), mask=~_present(array))
-    text = pc.strftime(naive, format="%Y-%m-%d %H:%M:%S")
-    text = pc.replace_substring_regex(text, pattern=r"\.000000$", replacement="")
-    return text.to_pylist()
+    present = _present(array)
+    if not _local_is_utc():  # Feast reads the naive value as the machine's local time
+        from datetime import timezone as _tz
+
+        return [None if v is None else int(v.astimezone(_tz.utc).replace(tzinfo=None).timestamp())
+                if v.tzinfo else int(v.timestamp())
+                for v in pc.cast(array, pa.timestamp("us", array.type.tz), safe=False).to_pylist()]
+    us = epoch_micros(array)
+    seconds = np.floor_divide(us, 1_000_000)
+    exact = seconds.astype(np.float64) + (us - seconds * 1_000_000) / 1e6  # as datetime does
+    out = np.trunc(exact).astype(np.int64).tolist()
+    return out if array.null_count == 0 else [v if p else None for v, p in zip(out, present)]

@@ -112,8 +112,8 @@ def encode_batch(batch: pa.RecordBatch, keys: dict, features: dict, timestamp: s
     return EncodedBatch(
         entity_keys=enc.entity_key_column({k: (batch.column(k), t) for k, t in keys.items()}),
         order=enc.order_column(event_us, created_us),
-        event_text=enc.sqlite_timestamp_text(event) if sqlite else [],
-        created_text=(enc.sqlite_timestamp_text(created_col) if created else [None] * n)
+        event_text=enc.sqlite_timestamp_seconds(event) if sqlite else [],
+        created_text=(enc.sqlite_timestamp_seconds(created_col) if created else [None] * n)
         if sqlite else [],
         proto_ts=enc.proto_timestamp_column(event_us) if not sqlite else enc.Column.constant(b"", n),
         values={f: enc.value_column(batch.column(f), t) for f, t in features.items()},

@@ -205,13 +205,13 @@ def pick_batches(source: DataSource, keys: List[str], features: List[str],
     import duckdb
 
     con = duckdb.connect()
-    con.execute("set threads = 2")
-    con.execute(f"create temp table _sk_pick as {pick_sql(source, keys, features, start, end)}")
-    total = con.execute("select count(*) from _sk_pick").fetchone()[0]
+    con.sql("set threads = 2")
+    con.sql(f"create temp table _sk_pick as {pick_sql(source, keys, features, start, end)}")
+    total = con.sql("select count(*) from _sk_pick").fetchall()[0][0]
 
     def batches():
         try:
-            reader = con.execute("select * from _sk_pick").to_arrow_reader(batch_rows)
+            reader = con.sql("select * from _sk_pick").to_arrow_reader(batch_rows)
             yield from reader
         finally:
             con.close()

@@ -34,7 +34,7 @@ class EncodedBatch:
 
     entity_keys: Column
     order: Column
-    event_text: list  # sqlite timestamp text
+    event_text: list  # SQLite event_ts (epoch seconds)
     created_text: list
     proto_ts: Column  # google.protobuf.Timestamp of the event (Redis)
     values: dict[str, Column]  # feature name -> serialized Value
@@ -190,7 +190,7 @@ class RedisWriter:
         """Send every chunk of ``batch`` pipelined on one connection; the keys written."""
         commands = self.packed(batch)
         pool = self.client.connection_pool
-        con = pool.get_connection("EVALSHA")
+        con = pool.get_connection()
         try:
             con.send_packed_command([c for c, _ in commands])
             written = 0
