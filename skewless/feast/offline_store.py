@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import List, Literal, Optional, Union
 
 import pandas as pd
+import pyarrow as pa
 from feast.data_source import DataSource
 from feast.feature_view import FeatureView
 from feast.infra.offline_stores.duckdb import (DuckDBOfflineStore, DuckDBOfflineStoreConfig,
@@ -219,6 +220,29 @@ def pick_batches(source: DataSource, keys: List[str], features: List[str],
     return total, batches()
 
 
+def contract_types(data_type: pa.DataType):
+    """pandas dtype for an Arrow type: integers stay integers (nullable), never float64."""
+    return _NULLABLE_INTS.get(data_type)
+
+
+_NULLABLE_INTS = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(),
+                  pa.int16(): pd.Int16Dtype(), pa.int8(): pd.Int8Dtype()}
+
+
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """A frame typed like the dbt contract: nullable integers, nanosecond timestamps."""
+    return table.to_pandas(types_mapper=contract_types, coerce_temporal_nanoseconds=True)
+
+
+class ContractTypedRetrievalJob(IbisRetrievalJob):
+    """Feast's retrieval job, but ``to_df`` keeps integer features integers (``Int64``) where
+    stock Feast turns a nullable integer column into float64."""
+
+    def to_df(self, validation_reference=None, timeout: Optional[int] = None) -> pd.DataFrame:
+        table = self.to_arrow(validation_reference=validation_reference, timeout=timeout)
+        return arrow_to_pandas(table).reset_index(drop=True)
+
+
 class SkewlessOfflineStoreConfig(DuckDBOfflineStoreConfig):
     type: Literal["skewless.feast.offline_store.SkewlessOfflineStore"] = \
         "skewless.feast.offline_store.SkewlessOfflineStore"
@@ -234,13 +258,15 @@ class SkewlessOfflineStore(DuckDBOfflineStore):
                                 filter_by_created_timestamp: bool = True) -> RetrievalJob:
         """Stock Feast's point-in-time join over :func:`read_available`; the created filter is
         always applied (``filter_by_created_timestamp`` is accepted and ignored)."""
-        return get_historical_features_ibis(
+        job = get_historical_features_ibis(
             config=config, feature_views=feature_views, feature_refs=feature_refs, entity_df=entity_df,
             registry=registry, project=project, full_feature_names=full_feature_names,
             data_source_reader=read_available, data_source_writer=_write_data_source,
             staging_location=config.offline_store.staging_location,
             staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
             filter_by_created_timestamp=True)
+        job.__class__ = ContractTypedRetrievalJob
+        return job
 
     @staticmethod
     def pull_latest_from_table_or_query(config: RepoConfig, data_source: DataSource, join_key_columns: List[str],
