@@ -175,6 +175,7 @@ class SkewlessEngine(ComputeEngine):
                 writer.write(encode_batch(batch, keys, features, source.timestamp_field,
                                           source.created_timestamp_column or None, backend))
                 progress.update(batch.num_rows)
+            writer.flush()
             progress.close()
             raise_mark(end)
         return total
@@ -235,7 +236,10 @@ class SkewlessEngine(ComputeEngine):
             writer = RedisWriter(client, project, name, [f.name for f in view.features],
                                  config.online_store.key_ttl_seconds or 0)
             held = watermark.read_redis(client, project).get(view.name)
-            yield (writer, held,
-                   lambda end: watermark.write_redis(client, project, view.name, end))
+            try:
+                yield (writer, held,
+                       lambda end: watermark.write_redis(client, project, view.name, end))
+            finally:
+                writer.close()
 
         return sqlite() if backend == "sqlite" else redis()

@@ -86,6 +86,12 @@ class SqliteWriter:
                        for name in batch.values]
         return chain.from_iterable(zip(*per_feature))
 
+    def flush(self) -> None:
+        """Every batch is committed when :meth:`write` returns."""
+
+    def close(self) -> None:
+        """The connection belongs to the caller."""
+
     def write(self, batch: EncodedBatch) -> None:
         """One transaction: every row of ``batch``, keeping the newer (event, created)."""
         rows = self.rows(batch)
@@ -163,6 +169,9 @@ class RedisWriter:
             str(len(fields)).encode(), f"_sk:{view}".encode(), str(int(key_ttl or 0)).encode(),
             *fields])
         self.n_head_args = 3 + len(fields)
+        self._con = None
+        self._pending = 0
+        self.written = 0  # keys written (not skipped as older), replies read so far
 
     def packed(self, batch: EncodedBatch) -> list[tuple[bytes, int]]:
         """The RESP commands for ``batch``: (bytes, number of keys) per chunk."""
@@ -186,25 +195,45 @@ class RedisWriter:
             out.append((head + body, count))
         return out
 
-    def write(self, batch: EncodedBatch) -> int:
-        """Send every chunk of ``batch`` pipelined on one connection; the keys written."""
+    def write(self, batch: EncodedBatch) -> None:
+        """Send every chunk of ``batch`` pipelined on one connection, then read the replies of
+        the *previous* batch: the server runs one batch's scripts while this process encodes
+        the next. :meth:`flush` reads the last replies."""
         commands = self.packed(batch)
-        pool = self.client.connection_pool
-        con = pool.get_connection()
+        if self._con is None:
+            self._con = self.client.connection_pool.get_connection()
         try:
-            con.send_packed_command([c for c, _ in commands])
-            written = 0
-            for _ in commands:
-                reply = con.read_response()
-                if isinstance(reply, Exception):
-                    raise reply
-                written += int(reply)
+            self._con.send_packed_command([c for c, _ in commands])
+            self._read(self._pending)
+            self._pending = len(commands)
         except BaseException:
-            con.disconnect()
+            self.close(broken=True)
             raise
-        finally:
-            pool.release(con)
-        return written
+
+    def _read(self, replies: int) -> None:
+        for _ in range(replies):
+            reply = self._con.read_response()
+            if isinstance(reply, Exception):
+                raise reply
+            self.written += int(reply)
+
+    def flush(self) -> None:
+        """Wait for every write sent so far (an error in any of them raises here)."""
+        if self._con is not None:
+            try:
+                self._read(self._pending)
+                self._pending = 0
+            except BaseException:
+                self.close(broken=True)
+                raise
+
+    def close(self, broken: bool = False) -> None:
+        if self._con is not None:
+            if broken or self._pending:  # unread replies: the connection cannot be reused
+                self._con.disconnect()
+                self._pending = 0
+            self.client.connection_pool.release(self._con)
+            self._con = None
 
 
 def _split_rows(column: Column, width: int, n: int) -> list[Column]:
