@@ -236,3 +236,26 @@ def test_bulk_reads_answer_what_feast_online_read_answers(rows, backend, redis, 
         assert ts == sts, k
         assert {n: v for n, v in values.items() if v is not None} == svalues, k
     assert present > 200
+
+
+def test_progress_is_plain_lines_off_a_terminal_and_silent_when_asked(monkeypatch):
+    import io
+
+    from skewless.feast.engine import Progress
+
+    monkeypatch.delenv("SKEWLESS_PROGRESS", raising=False)
+    stream = io.StringIO()  # not a TTY
+    progress = Progress("things", 300, "auto", stream)
+    progress.last -= 10  # the last line was printed long ago
+    progress.update(100)
+    progress.update(200)
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("things: 100/300 rows, ") and "rows/s, ETA" in lines[0]
+    assert lines[-1].startswith("things: 300 rows written in ") and "\r" not in stream.getvalue()
+    quiet = io.StringIO()
+    monkeypatch.setenv("SKEWLESS_PROGRESS", "none")
+    progress = Progress("things", 300, "auto", quiet)
+    progress.update(300)
+    progress.close()
+    assert quiet.getvalue() == ""
