@@ -259,3 +259,45 @@ def test_progress_is_plain_lines_off_a_terminal_and_silent_when_asked(monkeypatc
     progress.update(300)
     progress.close()
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_two_views_materialized_concurrently_equal_one_after_the_other(rows, backend, redis, tmp_path):
+    import dataclasses
+    import threading
+
+    from feast import FeatureStore
+
+    path, _ = rows
+    one = project(path).feature_views["things"]
+    spec = ProjectSpec({"things": one, "others": dataclasses.replace(one, name="others")}, {})
+    end = START + timedelta(days=2)
+    together = feast_store(spec, tmp_path / "together", backend, redis)
+    apart = feast_store(spec, tmp_path / "apart", backend, redis)
+    for view in ("things", "others"):
+        apart.materialize(EPOCH - timedelta(days=3), end, feature_views=[view])
+    errors = []
+
+    def run(view: str) -> None:
+        try:  # a store object per thread, as two `feast materialize` processes would have
+            store = FeatureStore(config=together.config)
+            store.config.batch_engine_config["batch_rows"] = 50
+            store.materialize(EPOCH - timedelta(days=3), end, feature_views=[view])
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in ("things", "others")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    if backend == "sqlite":
+        def both(store):
+            with sqlite3.connect(Path(store.config.repo_path) / "online.db") as con:
+                return [con.execute(f"select entity_key, feature_name, value, event_ts from skewless_{v} "
+                                    "order by 1, 2").fetchall() for v in ("things", "others")]
+        assert both(together) == both(apart)
+    else:
+        assert redis_hashes(together) == redis_hashes(apart)
+    assert store_watermarks(together) == {"things": end, "others": end}

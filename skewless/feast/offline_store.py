@@ -111,7 +111,11 @@ def _time_types(path: str, columns: list[str]) -> dict[str, str]:
     import duckdb
 
     literal = "'" + path.replace("'", "''") + "'"
-    rows = duckdb.sql(f"describe select * from read_parquet({literal})").fetchall()
+    con = duckdb.connect()  # its own: DuckDB's default connection refuses concurrent callers
+    try:
+        rows = con.sql(f"describe select * from read_parquet({literal})").fetchall()
+    finally:
+        con.close()
     return {name: type_ for name, type_, *_ in rows if name in columns}
 
 
