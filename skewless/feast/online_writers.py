@@ -48,9 +48,14 @@ def sqlite_connect(path: str | Path) -> sqlite3.Connection:
     """A connection that waits for other writers and keeps readers working (WAL)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(str(path), timeout=120, isolation_level=None, check_same_thread=False)
-    con.execute("pragma journal_mode=wal")
-    con.execute("pragma synchronous=normal")
+    for pragma in SQLITE_PRAGMAS:
+        con.execute(pragma)
     return con
+
+
+SQLITE_PRAGMAS = ("pragma journal_mode=wal", "pragma synchronous=normal",
+                  "pragma cache_size=-262144")  # 256 MB of pages: the index stays in memory
+"""The writer's connection settings (bench/materialize.py gives its raw floor the same)."""
 
 
 def _quote(name: str) -> str:
@@ -79,10 +84,15 @@ class SqliteWriter:
                     f"where excluded.sk_order >= coalesce({self.table}.sk_order, x'')")
 
     def rows(self, batch: EncodedBatch):
-        """The rows ``executemany`` takes: per entity, one per feature."""
+        """The rows ``executemany`` takes: per entity, one per feature, entities in key order
+        (the primary key's order: each insert lands next to the previous one in the B-tree)."""
         keys, orders = batch.entity_keys.to_list(), batch.order.to_list()
-        per_feature = [zip(keys, repeat(name), batch.values[name].to_list(), batch.texts[name],
-                           batch.event_text, batch.created_text, orders)
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        pick = lambda values: [values[i] for i in order]  # noqa: E731
+        keys, orders = pick(keys), pick(orders)
+        events, created = pick(batch.event_text), pick(batch.created_text)
+        per_feature = [zip(keys, repeat(name), pick(batch.values[name].to_list()),
+                           pick(batch.texts[name]), events, created, orders)
                        for name in batch.values]
         return chain.from_iterable(zip(*per_feature))
 
