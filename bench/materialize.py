@@ -141,8 +141,17 @@ def worker(backend: str, method: str, n: int, folder: str, redis_db: str) -> Non
         with contextlib.redirect_stdout(io.StringIO()):
             store.materialize(START - timedelta(days=1), END)
         seconds = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "rss_mb": rss}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS since its exec (VmHWM; ``ru_maxrss`` would include the parent's
+    peak, which survives fork and exec)."""
+    for text in Path("/proc/self/status").read_text().splitlines():
+        if text.startswith("VmHWM:"):
+            return int(text.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(backend, method, n, folder, redis_db) -> dict:

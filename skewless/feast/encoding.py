@@ -131,16 +131,26 @@ def _ints(array: pa.Array) -> np.ndarray:
 
 def _strings(array: pa.Array, tag: int | None) -> Column:
     """``tag``, varint length, UTF-8 bytes; NULL is empty (no tag)."""
-    values = [s.encode() if s is not None else None for s in array.to_pylist()]
-    out = []
-    for b in values:
-        if b is None:
-            out.append(b"")
-        elif tag is None:
-            out.append(b)
-        else:
-            out.append(bytes((tag,)) + _varint_bytes(len(b)) + b)
+    values = [s.encode() if s is not None else b"" for s in array.to_pylist()]
+    if tag is None:
+        return Column.from_list(values)
+    heads = _string_heads(tag)
+    present = _present(array)
+    out = [(heads[len(b)] if len(b) < len(heads) else bytes((tag,)) + _varint_bytes(len(b))) + b
+           for b in values]
+    if not present.all():
+        out = [b if p else b"" for b, p in zip(out, present.tolist())]
     return Column.from_list(out)
+
+
+_HEADS: dict[int, list[bytes]] = {}
+
+
+def _string_heads(tag: int) -> list[bytes]:
+    """``tag`` + varint length, for every length below 16384."""
+    if tag not in _HEADS:
+        _HEADS[tag] = [bytes((tag,)) + _varint_bytes(n) for n in range(16384)]
+    return _HEADS[tag]
 
 
 def _varint_bytes(n: int) -> bytes:

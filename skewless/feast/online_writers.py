@@ -11,7 +11,7 @@ stock materialization had written it. Two additions, beside Feast's data and ign
 - **Watermark** (:mod:`skewless.watermark`): what the store holds, written after each view.
 
 SQLite: one transaction per batch (``executemany``). Redis: one ``EVALSHA`` per chunk of keys,
-RESP packed with numpy, the chunks of a batch pipelined on one connection.
+RESP packed by hand, the chunks of a batch pipelined on one connection.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from itertools import chain, repeat
 from pathlib import Path
 
-import numpy as np
-
-from skewless.feast.encoding import Column, concat, interleave
+from skewless.feast.encoding import Column
 
 SQLITE_ORDER_COLUMN = "sk_order"
 
@@ -140,26 +138,15 @@ end
 return written
 """
 
-_HEADERS = [f"${n}\r\n".encode() for n in range(4096)]
-
-
-def resp_bulk(column: Column) -> Column:
-    """Each row framed as a RESP bulk string: ``$<len>\\r\\n<bytes>\\r\\n``."""
-    lengths = column.lengths
-    if len(lengths) and int(lengths.max()) >= len(_HEADERS):
-        heads = Column.from_list([f"${n}\r\n".encode() for n in lengths.tolist()])
-    else:
-        table = Column.from_list(_HEADERS)
-        idx = lengths
-        starts = table.offsets[idx]
-        head_len = table.lengths[idx]
-        pos = np.repeat(starts - np.concatenate([[0], np.cumsum(head_len)[:-1]]), head_len)
-        heads = Column(table.flat[np.arange(int(head_len.sum())) + pos], head_len)
-    return interleave([heads, column, Column.constant(b"\r\n", len(lengths))])
-
-
 def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _bulk_list(column: Column) -> list[bytes]:
+    """Each row framed as a RESP bulk string."""
+    buf = column.flat.tobytes()
+    off = column.offsets.tolist()
+    return [b"$%d\r\n%s\r\n" % (b - a, buf[a:b]) for a, b in zip(off, off[1:])]
 
 
 class RedisWriter:
@@ -186,23 +173,19 @@ class RedisWriter:
     def packed(self, batch: EncodedBatch) -> list[tuple[bytes, int]]:
         """The RESP commands for ``batch``: (bytes, number of keys) per chunk."""
         n = len(batch)
-        keys = resp_bulk(interleave([batch.entity_keys, Column.constant(self.project, n)]))
-        per_key = resp_bulk(concat([batch.order, batch.proto_ts]
-                                   + [batch.values[f] for f in self.features]))
-        # concat put all orders, then all timestamps, ...: regroup them row by row
-        width = 2 + len(self.features)
-        parts = _split_rows(per_key, width, n)
-        args = interleave(parts)
-        key_off, arg_off = keys.offsets, args.offsets
+        project = self.project
+        keys = [_bulk(k + project) for k in batch.entity_keys.to_list()]
+        columns = [_bulk_list(c) for c in
+                   [batch.order, batch.proto_ts] + [batch.values[f] for f in self.features]]
+        width = len(columns)
         out = []
         for a in range(0, n, self.CHUNK):
             b = min(n, a + self.CHUNK)
             count = b - a
             head = (b"*%d\r\n" % (3 + count + self.n_head_args + count * width)
                     + _bulk(b"EVALSHA") + _bulk(self.sha.encode()) + _bulk(str(count).encode()))
-            body = (keys.flat[key_off[a]:key_off[b]].tobytes() + self.head_args
-                    + args.flat[arg_off[a]:arg_off[b]].tobytes())
-            out.append((head + body, count))
+            args = chain.from_iterable(zip(*[c[a:b] for c in columns]))
+            out.append((b"".join([head, *keys[a:b], self.head_args, *args]), count))
         return out
 
     def write(self, batch: EncodedBatch) -> None:
@@ -244,13 +227,3 @@ class RedisWriter:
                 self._pending = 0
             self.client.connection_pool.release(self._con)
             self._con = None
-
-
-def _split_rows(column: Column, width: int, n: int) -> list[Column]:
-    """Cut a column of ``width * n`` rows (block by block) into ``width`` columns of ``n``."""
-    off = column.offsets
-    out = []
-    for k in range(width):
-        a, b = off[k * n], off[(k + 1) * n]
-        out.append(Column(column.flat[a:b], column.lengths[k * n:(k + 1) * n]))
-    return out
