@@ -45,9 +45,12 @@ def make_data(n: int) -> Path:
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
-    nullable = lambda expr, salt: f"case when hash(k, {salt}) % 20 = 0 then null else {expr} end"  # noqa: E731
+    def nullable(expr: str, salt: int) -> str:
+        return f"case when hash(k, {salt}) % 20 = 0 then null else {expr} end"
+
     cols = [nullable(f"(hash(k, {i}) % 100000)::bigint", i) + f" as i{i}" for i in range(4)]
-    cols += [nullable(f"(hash(k, {i + 10}) % 1000000) / 977.0", i + 10) + f" as d{i}" for i in range(4)]
+    cols += [nullable(f"(hash(k, {i + 10}) % 1000000) / 977.0", i + 10) + f" as d{i}"
+             for i in range(4)]
     cols += [nullable("'s' || (k % 1000)::varchar", 20) + " as s",
              nullable("k % 2 = 0", 21) + " as b"]
     duckdb.sql(f"""copy (select k::bigint as k,
@@ -67,7 +70,8 @@ def store_for(folder: Path, backend: str, method: str, data: Path, redis_db: str
                      + [Column(f"d{i}", "double") for i in range(4)]
                      + [Column("s", "varchar"), Column("b", "boolean")])
     view = FeatureViewSpec(name="bench", unique_id="model.bench.bench", description="", path=data,
-                           checksum="", entities=(EntitySpec("thing", "k", "bigint"),), timestamp="e",
+                           checksum="", entities=(EntitySpec("thing", "k", "bigint"),),
+                           timestamp="e",
                            created="c", ttl=None, cadence=None, lag=None, features=features)
     online = ({"type": "sqlite", "path": str(folder / "online.db")} if backend == "sqlite"
               else {"type": "redis", "connection_string": redis_db})
@@ -155,8 +159,8 @@ def peak_rss_mb() -> float:
 
 
 def run(backend, method, n, folder, redis_db) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", backend, method, str(n), str(folder),
-                          redis_db], capture_output=True, text=True, cwd=ROOT)
+    cmd = [sys.executable, __file__, "--worker", backend, method, str(n), str(folder), redis_db]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if out.returncode:
         raise RuntimeError(f"{backend} {method} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -164,8 +168,8 @@ def run(backend, method, n, folder, redis_db) -> dict:
 
 def sqlite_state(folder: Path) -> list:
     with sqlite3.connect(folder / "online.db") as con:
-        return con.execute("select entity_key, feature_name, value, value_text, event_ts, created_ts "
-                           "from bench_bench order by 1, 2").fetchall()
+        return con.execute("select entity_key, feature_name, value, value_text, event_ts, "
+                           "created_ts from bench_bench order by 1, 2").fetchall()
 
 
 def redis_state(address: str, db: int) -> dict:
@@ -206,12 +210,15 @@ def main() -> None:
                 print(f"{backend}_{method}_entities_per_s: {n / got[method]['seconds']:.0f}")
                 print(f"{backend}_{method}_peak_rss_mb: {got[method]['rss_mb']:.0f}")
             if {"ours", "raw"} <= set(got):
-                print(f"{backend}_ours_vs_raw_time_ratio: {got['ours']['seconds'] / got['raw']['seconds']:.2f}")
+                ratio = got["ours"]["seconds"] / got["raw"]["seconds"]
+                print(f"{backend}_ours_vs_raw_time_ratio: {ratio:.2f}")
             if not {"ours", "stock"} <= set(got):
                 continue
-            print(f"{backend}_ours_speedup_vs_stock: {got['stock']['seconds'] / got['ours']['seconds']:.2f}")
+            speedup = got["stock"]["seconds"] / got["ours"]["seconds"]
+            print(f"{backend}_ours_speedup_vs_stock: {speedup:.2f}")
             if backend == "sqlite":
-                same = sqlite_state(Path(tmp) / "sqlite_stock") == sqlite_state(Path(tmp) / "sqlite_ours")
+                same = (sqlite_state(Path(tmp) / "sqlite_stock")
+                        == sqlite_state(Path(tmp) / "sqlite_ours"))
             else:
                 same = redis_state(address, 1) == redis_state(address, 2)
             print(f"{backend}_stock_equals_ours: {same}")

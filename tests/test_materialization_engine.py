@@ -35,7 +35,8 @@ def _value(rng: random.Random, name: str):
         return None
     return {"i64": lambda: rng.choice([0, -1, 2**53, -(2**53), rng.randrange(-10**9, 10**9)]),
             "i32": lambda: rng.choice([0, -1, 2**31 - 1, -(2**31), rng.randrange(-1000, 1000)]),
-            "f64": lambda: rng.choice([0.0, -0.0, 1e300, float("inf"), float("nan"), rng.uniform(-1, 1)]),
+            "f64": lambda: rng.choice([0.0, -0.0, 1e300, float("inf"), float("nan"),
+                                       rng.uniform(-1, 1)]),
             "f32": lambda: rng.choice([0.1, -2.5, rng.uniform(-1e3, 1e3)]),
             "s": lambda: rng.choice(["", "é" * 70, "naïve 名前", str(rng.random())]),
             "b": lambda: rng.random() < 0.5}[name]()
@@ -49,10 +50,12 @@ def write_rows(path: Path, seed: int, n_keys: int = 300) -> pd.DataFrame:
     rows = []
     for k in keys:
         for _ in range(rng.randrange(1, 4)):
-            e = START + timedelta(minutes=rng.randrange(0, 3 * 24 * 60), microseconds=rng.randrange(10**6))
+            e = START + timedelta(minutes=rng.randrange(0, 3 * 24 * 60),
+                                  microseconds=rng.randrange(10**6))
             for version in range(rng.choice([1, 1, 2])):
                 c = e + timedelta(minutes=rng.randrange(0, 90) + version * rng.randrange(60, 900))
-                rows.append({"k": k, "e": e, "c": c, **{f.name: _value(rng, f.name) for f in FEATURES}})
+                values = {f.name: _value(rng, f.name) for f in FEATURES}
+                rows.append({"k": k, "e": e, "c": c, **values})
     frame = pd.DataFrame(rows).drop_duplicates(subset=["k", "e", "c"])
     duckdb.sql("copy (select k::bigint k, e::timestamp e, c::timestamp c, i64::bigint i64, "
                "i32::integer i32, f64::double f64, f32::float f32, s::varchar s, b::boolean b "
@@ -61,17 +64,18 @@ def write_rows(path: Path, seed: int, n_keys: int = 300) -> pd.DataFrame:
 
 
 def project(path: Path) -> ProjectSpec:
-    view = FeatureViewSpec(name="things", unique_id="model.x.things", description="", path=path, checksum="",
-                           entities=(EntitySpec("thing", "k", "bigint"),), timestamp="e", created="c",
-                           ttl=None, cadence=None, lag=None, features=FEATURES)
+    view = FeatureViewSpec(name="things", unique_id="model.x.things", description="", path=path,
+                           checksum="", entities=(EntitySpec("thing", "k", "bigint"),),
+                           timestamp="e", created="c", ttl=None, cadence=None, lag=None,
+                           features=FEATURES)
     return ProjectSpec({"things": view}, {})
 
 
 def sqlite_rows(store) -> list[tuple]:
     path = Path(store.config.repo_path) / "online.db"
     with sqlite3.connect(path) as con:
-        return con.execute("select entity_key, feature_name, value, value_text, event_ts, created_ts "
-                           "from skewless_things order by 1, 2").fetchall()
+        return con.execute("select entity_key, feature_name, value, value_text, event_ts, "
+                           "created_ts from skewless_things order by 1, 2").fetchall()
 
 
 def redis_hashes(store) -> dict:
@@ -146,8 +150,8 @@ class Killed(BaseException):
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 @pytest.mark.parametrize("after", [0, 1, 3])
-def test_a_run_killed_at_any_batch_then_rerun_equals_a_clean_run(rows, backend, after, redis, tmp_path,
-                                                                 monkeypatch):
+def test_a_run_killed_at_any_batch_then_rerun_equals_a_clean_run(rows, backend, after, redis,
+                                                                 tmp_path, monkeypatch):
     from skewless.feast import online_writers
 
     path, _ = rows
@@ -223,8 +227,8 @@ def test_bulk_reads_answer_what_feast_online_read_answers(rows, backend, redis, 
     names = ["s", "i64", "f64", "b", "i32", "f32"]
     ours = reader_for(store).read_view(view, [(k,) for k in keys], names)
     stock = store._get_provider().online_read(
-        store.config, view, [EntityKey(join_keys=["k"], entity_values=[Value(int64_val=k)]) for k in keys],
-        list(names))
+        store.config, view,
+        [EntityKey(join_keys=["k"], entity_values=[Value(int64_val=k)]) for k in keys], list(names))
     present = 0
     for k, (ts, values), (sts, svalues) in zip(keys, ours, stock):
         svalues = {n: feast_value_type_to_python_type(v) for n, v in (svalues or {}).items()
@@ -262,7 +266,8 @@ def test_progress_is_plain_lines_off_a_terminal_and_silent_when_asked(monkeypatc
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
-def test_two_views_materialized_concurrently_equal_one_after_the_other(rows, backend, redis, tmp_path):
+def test_two_views_materialized_concurrently_equal_one_after_the_other(rows, backend, redis,
+                                                                      tmp_path):
     import dataclasses
     import threading
 
@@ -295,8 +300,9 @@ def test_two_views_materialized_concurrently_equal_one_after_the_other(rows, bac
     if backend == "sqlite":
         def both(store):
             with sqlite3.connect(Path(store.config.repo_path) / "online.db") as con:
-                return [con.execute(f"select entity_key, feature_name, value, event_ts from skewless_{v} "
-                                    "order by 1, 2").fetchall() for v in ("things", "others")]
+                return [con.execute("select entity_key, feature_name, value, event_ts "
+                                    f"from skewless_{v} order by 1, 2").fetchall()
+                        for v in ("things", "others")]
         assert both(together) == both(apart)
     else:
         assert redis_hashes(together) == redis_hashes(apart)

@@ -38,8 +38,8 @@ def write(path, zone_event: bool = False, zone_created: bool = False, ts: str = 
     ev = f"{ts}::timestamptz" if zone_event else f"{ts}::timestamp"
     cr = f"{created}::timestamptz" if zone_created else f"{created}::timestamp"
     duckdb.sql("set TimeZone = 'UTC'")
-    duckdb.sql(f"copy (select k::bigint k, {ev} \"{ts}\", {cr} \"{created}\", n::bigint n, x::double x "
-               f"from frame) to '{path}' (format parquet)")
+    duckdb.sql(f"copy (select k::bigint k, {ev} \"{ts}\", {cr} \"{created}\", n::bigint n, "
+               f"x::double x from frame) to '{path}' (format parquet)")
     return frame
 
 
@@ -85,8 +85,8 @@ def test_pull_all_returns_every_row_in_the_range_as_stock_does(tmp_path):
     for name, cls in (("ours", SkewlessOfflineStore), ("stock", DuckDBOfflineStore)):
         store, _ = repo(tmp_path / name, src, stock=name == "stock")
         # timestamp columns from the arguments: here the created column stands for the event
-        job = cls.pull_all_from_table_or_query(store.config, src, ["k"], ["n", "x"], "created", "ts",
-                                               start, end)
+        job = cls.pull_all_from_table_or_query(store.config, src, ["k"], ["n", "x"], "created",
+                                               "ts", start, end)
         got[name] = job.to_df()
     frame = pd.read_parquet(path)
     brute = frame[(frame["created"] >= start) & (frame["created"] <= end)]
@@ -118,7 +118,8 @@ def test_field_mapping_is_honored_in_materialization_and_retrieval(tmp_path, lag
     write(plain)
     write(mapped, ts="ts_1", created="created_1")
     a, _ = repo(tmp_path / "a", source(plain, lag))
-    b, _ = repo(tmp_path / "b", source(mapped, lag, field_mapping={"ts_1": "ts", "created_1": "created"}))
+    mapping = {"ts_1": "ts", "created_1": "created"}
+    b, _ = repo(tmp_path / "b", source(mapped, lag, field_mapping=mapping))
     end = T + timedelta(hours=2)
     for store in (a, b):
         store.materialize(T - timedelta(days=1), end)
@@ -178,8 +179,8 @@ def test_saved_dataset_round_trips(tmp_path):
     write(path)
     store, _ = repo(tmp_path / "ours", source(path))
     job = store.get_historical_features(entity_df=spine(), features=["things:n", "things:x"])
-    dataset = store.create_saved_dataset(from_=job, name="training",
-                                         storage=SavedDatasetFileStorage(str(tmp_path / "saved.parquet")))
+    storage = SavedDatasetFileStorage(str(tmp_path / "saved.parquet"))
+    dataset = store.create_saved_dataset(from_=job, name="training", storage=storage)
     back = store.get_saved_dataset(dataset.name).to_df()
     diff = diff_frames(job.to_df(), back, order_by=["k", "n", "x"], columns=["k", "n", "x"])
     assert len(back) == len(spine()) and diff.equal, diff.summary()

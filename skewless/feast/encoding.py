@@ -79,12 +79,6 @@ def interleave(columns: list[Column]) -> Column:
     return Column(out, lengths)
 
 
-def concat(columns: list[Column]) -> Column:
-    """The rows of every column one after another (a single-row column is a constant)."""
-    return Column(np.concatenate([c.flat for c in columns]),
-                  np.concatenate([c.lengths for c in columns]))
-
-
 def _varints(u: np.ndarray, tag: int | None, present: np.ndarray) -> Column:
     """Protobuf varints of the uint64 ``u`` (after ``tag``); absent rows are empty."""
     n = len(u)

@@ -115,9 +115,11 @@ def encode_batch(batch: pa.RecordBatch, keys: dict, features: dict, timestamp: s
         event_text=enc.sqlite_timestamp_seconds(event) if sqlite else [],
         created_text=(enc.sqlite_timestamp_seconds(created_col) if created else [None] * n)
         if sqlite else [],
-        proto_ts=enc.proto_timestamp_column(event_us) if not sqlite else enc.Column.constant(b"", n),
+        proto_ts=(enc.proto_timestamp_column(event_us) if not sqlite
+                  else enc.Column.constant(b"", n)),
         values={f: enc.value_column(batch.column(f), t) for f, t in features.items()},
-        texts={f: enc.value_text(batch.column(f), t) for f, t in features.items()} if sqlite else {},
+        texts=({f: enc.value_text(batch.column(f), t) for f, t in features.items()}
+               if sqlite else {}),
     )
 
 

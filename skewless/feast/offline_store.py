@@ -159,8 +159,9 @@ def read_available(source: DataSource, repo_path: str):
             return _read_data_source(source, repo_path)
         return _table(f"select * from {sql}")
     keys = _keys(source)
-    latest_version = (f"qualify row_number() over (partition by {', '.join(keys + [rule.timestamp])}, "
-                      f"{rule.sql()} order by {rule.created} desc) = 1" if keys else "")
+    partition = ", ".join(keys + [rule.timestamp, rule.sql()])
+    latest_version = (f"qualify row_number() over (partition by {partition} "
+                      f"order by {rule.created} desc) = 1" if keys else "")
     return _table(f"select * replace ({rule.sql()} as {rule.created}) from {_parquet(source)} "
                   f"{latest_version}")
 
