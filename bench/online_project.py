@@ -46,6 +46,8 @@ def project_files(entities: int) -> dict[str, str]:
         online_store:
         {online}
         entity_key_serialization_version: 3
+        batch_engine:
+          type: skewless.feast.engine.SkewlessEngine
         """)
     return {
         "dbt_project.yml": dedent("""\
@@ -98,7 +100,7 @@ def project_files(entities: int) -> dict[str, str]:
         "feature_repo/feature_store.yaml": store.format(
             suffix="", online="  type: sqlite\n  path: ../data/feast/online_store.db"),
         "feature_repo/feature_store.redis.yaml": store.format(
-            suffix=".redis", online="  type: redis\n  connection_string: ${SKEWLESS_REDIS}\n  skip_dedup: true"),
+            suffix=".redis", online="  type: redis\n  connection_string: ${SKEWLESS_REDIS}"),
     }
 
 

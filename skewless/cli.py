@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                                              "then materialize-incremental)")
     mat.add_argument("--project-dir", type=Path, default=Path.cwd())
     mat.add_argument("--end", type=_instant, default=None, help="the instant (default now, UTC)")
+    mat.add_argument("--quiet", action="store_true", help="no progress, only the final line")
 
     serve = sub.add_parser("serve", help="the HTTP API: features and predictions for keys")
     serve.add_argument("--project-dir", type=Path, default=Path.cwd())
@@ -116,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         from skewless.clock import utc_now
 
         end = args.end or utc_now()
-        views = materialize(project.feature_store(), end, quiet=False)
+        views = materialize(project.feature_store(), end, quiet=args.quiet)
         print(f"materialized {', '.join(views)} up to {end.isoformat()}")
     elif args.command == "serve":
         from skewless.bundle import ModelBundle

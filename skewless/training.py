@@ -18,9 +18,12 @@ from skewless.project import Project
 
 
 def dbt_training_set(project: Project, model: str) -> pd.DataFrame:
-    """The training model's rows as dbt built them."""
+    """The training model's rows as dbt built them, integers as nullable ``Int64``/``Int32``
+    (the contract's types; Feast retrieval returns the same, :func:`feast_training_set`)."""
+    from skewless.feast.offline_store import arrow_to_pandas
+
     with project.connect() as con:
-        return con.sql(f'select * from "{model}"').df()
+        return arrow_to_pandas(con.sql(f'select * from "{model}"').to_arrow_table())
 
 
 def feast_training_set(store, spec: ProjectSpec, service: str, spine: pd.DataFrame,
@@ -28,7 +31,8 @@ def feast_training_set(store, spec: ProjectSpec, service: str, spine: pd.DataFra
     """Feast historical retrieval of ``service`` for ``spine``; columns named and typed like dbt's.
 
     ``spine`` holds the join keys, the instant column ``spine_ts`` (UTC, naive or zoned) and any
-    extra columns, which are carried through. Timestamps come back naive UTC, like the dbt model.
+    extra columns, which are carried through. Timestamps come back naive UTC, like the dbt model;
+    integer features as nullable ``Int64``/``Int32`` (the skewless offline store's retrieval job).
     """
     if service not in spec.feature_services:
         raise KeyError(f"no feature service '{service}' in the dbt project "

@@ -140,11 +140,11 @@ def test_stock_materialization_serves_corrections_before_they_were_written(built
 
 def test_stock_redis_write_drops_a_correction_of_the_same_event(built, spec, refs, keys, redis, tmp_path):
     """Feast's default Redis write skips a row whose event time is not newer than the stored
-    one, so the corrected version of an event never replaces the first; with skip_dedup
-    (feature_store.redis.yaml) it does."""
+    one, so the corrected version of an event never replaces the first; skewless's engine
+    compares (event, created) and does."""
     corrected = late_corrections(refs, T0, T3)
     ours = feast_store(spec, tmp_path / "ours", "redis", redis)
-    stock = feast_store(spec, tmp_path / "stock", "redis", redis, stock_write=True)
+    stock = feast_store(spec, tmp_path / "stock", "redis", redis, stock_engine=True)
     for store in (ours, stock):
         materialize(store, T0)
         materialize_incremental(store, T3)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import List, Literal, Optional, Union
 
 import pandas as pd
+import pyarrow as pa
 from feast.data_source import DataSource
 from feast.feature_view import FeatureView
 from feast.infra.offline_stores.duckdb import (DuckDBOfflineStore, DuckDBOfflineStoreConfig,
@@ -56,17 +57,83 @@ def source_tags(keys: list[str], lag_seconds: int, cadence_seconds: int) -> dict
     return {TAG_KEYS: ",".join(keys), TAG_LAG: str(lag_seconds), TAG_CADENCE: str(cadence_seconds)}
 
 
+def _reverse_mapping(source: DataSource) -> dict[str, str]:
+    """Feast's name of a column -> its name in the source file (``field_mapping`` reversed)."""
+    return {v: k for k, v in (source.field_mapping or {}).items()}
+
+
+def _source_name(source: DataSource, name: str) -> str:
+    return _reverse_mapping(source).get(name, name)
+
+
 def availability(source: DataSource) -> Availability:
+    """The availability rule, in the source file's column names."""
     tags = source.tags or {}
-    return Availability(timestamp=source.timestamp_field, created=source.created_timestamp_column or None,
-                        lag_seconds=int(tags.get(TAG_LAG, 0)), cadence_seconds=int(tags.get(TAG_CADENCE, 0)))
+    created = source.created_timestamp_column or None
+    return Availability(timestamp=_quote(_source_name(source, source.timestamp_field)),
+                        created=_quote(_source_name(source, created)) if created else None,
+                        lag_seconds=int(tags.get(TAG_LAG, 0)),
+                        cadence_seconds=int(tags.get(TAG_CADENCE, 0)))
 
 
-def _parquet(source: DataSource) -> str:
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _keys(source: DataSource) -> list[str]:
+    """The view's join keys (tagged on the source), in the source file's column names."""
+    names = [k for k in (source.tags or {}).get(TAG_KEYS, "").split(",") if k]
+    return [_quote(_source_name(source, k)) for k in names]
+
+
+class UnsupportedSource(ValueError):
+    """A data source this offline store cannot read faithfully."""
+
+
+def _path(source: DataSource) -> str:
+    from feast.data_format import DeltaFormat
+
+    file_format = getattr(source, "file_format", None)
+    if isinstance(file_format, DeltaFormat):
+        raise UnsupportedSource(
+            f"source '{source.name}' ({source.path}) is a Delta table: the skewless offline store "
+            "reads parquet files only and would ignore the Delta log (rows removed by an "
+            "overwrite would still be served). Export the table to parquet, or use stock "
+            "Feast's offline store for this source.")
     if "://" not in source.path and not Path(source.path).exists():
         raise FileNotFoundError(f"feature view source {source.path} does not exist: run `dbt build` "
                                 f"(source '{source.name}')")
-    return "read_parquet('" + source.path.replace("'", "''") + "')"
+    return source.path
+
+
+def _time_types(path: str, columns: list[str]) -> dict[str, str]:
+    """The DuckDB types of ``columns`` (source names) in the parquet at ``path``."""
+    import duckdb
+
+    literal = "'" + path.replace("'", "''") + "'"
+    con = duckdb.connect()  # its own: DuckDB's default connection refuses concurrent callers
+    try:
+        rows = con.sql(f"describe select * from read_parquet({literal})").fetchall()
+    finally:
+        con.close()
+    return {name: type_ for name, type_, *_ in rows if name in columns}
+
+
+def _parquet(source: DataSource) -> str:
+    """SQL for the source's rows with zoned timestamp columns as naive UTC, so that a naive
+    event time and a zoned created time (or the reverse) combine."""
+    path = _path(source)
+    literal = "read_parquet('" + path.replace("'", "''") + "')"
+    names = [source.timestamp_field] + ([source.created_timestamp_column]
+                                        if source.created_timestamp_column else [])
+    names = [_source_name(source, n) for n in names]
+    zoned = [n for n, t in _time_types(path, names).items() if "WITH TIME ZONE" in t.upper()
+             or t.upper().startswith("TIMESTAMPTZ")]
+    if not zoned:
+        return literal
+    replace = ", ".join(f"timezone('UTC', cast({_quote(n)} as timestamptz)) as {_quote(n)}"
+                        for n in zoned)
+    return f"(select * replace ({replace}) from {literal})"
 
 
 def _table(sql: str):
@@ -87,11 +154,20 @@ def read_available(source: DataSource, repo_path: str):
     """The source as Feast's reader returns it, with ``available_at`` as the created column."""
     rule = availability(source)
     if not rule.declared:
-        return _read_data_source(source, repo_path)
-    keys = [k for k in (source.tags or {}).get(TAG_KEYS, "").split(",") if k]
-    latest_version = (f"qualify row_number() over (partition by {', '.join(keys + [rule.timestamp])}, "
-                      f"{rule.sql()} order by {rule.created} desc) = 1" if keys else "")
-    return _table(f"select * replace ({rule.sql()} as {rule.created}) from {_parquet(source)} {latest_version}")
+        sql = _parquet(source)
+        if sql == _parquet_literal(source):
+            return _read_data_source(source, repo_path)
+        return _table(f"select * from {sql}")
+    keys = _keys(source)
+    partition = ", ".join(keys + [rule.timestamp, rule.sql()])
+    latest_version = (f"qualify row_number() over (partition by {partition} "
+                      f"order by {rule.created} desc) = 1" if keys else "")
+    return _table(f"select * replace ({rule.sql()} as {rule.created}) from {_parquet(source)} "
+                  f"{latest_version}")
+
+
+def _parquet_literal(source: DataSource) -> str:
+    return "read_parquet('" + source.path.replace("'", "''") + "')"
 
 
 def _naive_utc(ts: Optional[datetime]) -> Optional[str]:
@@ -104,13 +180,15 @@ def _naive_utc(ts: Optional[datetime]) -> Optional[str]:
 
 def pick_sql(source: DataSource, keys: List[str], features: List[str], start: Optional[datetime],
              end: Optional[datetime]) -> str:
-    """SQL: per entity with a row that became available in [start, end], its pick at ``end``."""
+    """SQL: per entity with a row that became available in [start, end], its pick at ``end``.
+
+    ``keys`` and ``features`` are the source file's column names (as Feast passes them)."""
     rule = availability(source)
     ts, created = rule.timestamp, rule.created or rule.timestamp
-    key_list = ", ".join(keys)
+    key_list = ", ".join(_quote(k) for k in keys)
     new = [f"_sk_at >= {_naive_utc(start)}"] if start else []
     until = [f"_sk_at <= {_naive_utc(end)}"] if end else []
-    columns = ", ".join(dict.fromkeys([*keys, *features, ts, created]))
+    columns = ", ".join(dict.fromkeys([*map(_quote, keys), *map(_quote, features), ts, created]))
     return f"""
 with _sk_rows as (
     select {columns}, {rule.sql()} as _sk_at from {_parquet(source)}
@@ -122,6 +200,52 @@ _sk_changed as (
 select {columns} from _sk_rows semi join _sk_changed using ({key_list})
 where {' and '.join(until) or 'true'}
 qualify row_number() over (partition by {key_list} order by {ts} desc, {created} desc) = 1"""
+
+
+def pick_batches(source: DataSource, keys: List[str], features: List[str],
+                 start: Optional[datetime], end: Optional[datetime], batch_rows: int):
+    """(row count, iterator of Arrow record batches) of :func:`pick_sql`, in source names.
+
+    The pick is computed once inside DuckDB (columnar, off the Python heap) and streamed out in
+    batches of at most ``batch_rows``: Python never holds the whole view."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.sql("set threads = 2")
+    con.sql(f"create temp table _sk_pick as {pick_sql(source, keys, features, start, end)}")
+    total = con.sql("select count(*) from _sk_pick").fetchall()[0][0]
+
+    def batches():
+        try:
+            reader = con.sql("select * from _sk_pick").to_arrow_reader(batch_rows)
+            yield from reader
+        finally:
+            con.close()
+
+    return total, batches()
+
+
+def contract_types(data_type: pa.DataType):
+    """pandas dtype for an Arrow type: integers stay integers (nullable), never float64."""
+    return _NULLABLE_INTS.get(data_type)
+
+
+_NULLABLE_INTS = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(),
+                  pa.int16(): pd.Int16Dtype(), pa.int8(): pd.Int8Dtype()}
+
+
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """A frame typed like the dbt contract: nullable integers, nanosecond timestamps."""
+    return table.to_pandas(types_mapper=contract_types, coerce_temporal_nanoseconds=True)
+
+
+class ContractTypedRetrievalJob(IbisRetrievalJob):
+    """Feast's retrieval job, but ``to_df`` keeps integer features integers (``Int64``) where
+    stock Feast turns a nullable integer column into float64."""
+
+    def to_df(self, validation_reference=None, timeout: Optional[int] = None) -> pd.DataFrame:
+        table = self.to_arrow(validation_reference=validation_reference, timeout=timeout)
+        return arrow_to_pandas(table).reset_index(drop=True)
 
 
 class SkewlessOfflineStoreConfig(DuckDBOfflineStoreConfig):
@@ -139,33 +263,28 @@ class SkewlessOfflineStore(DuckDBOfflineStore):
                                 filter_by_created_timestamp: bool = True) -> RetrievalJob:
         """Stock Feast's point-in-time join over :func:`read_available`; the created filter is
         always applied (``filter_by_created_timestamp`` is accepted and ignored)."""
-        return get_historical_features_ibis(
+        job = get_historical_features_ibis(
             config=config, feature_views=feature_views, feature_refs=feature_refs, entity_df=entity_df,
             registry=registry, project=project, full_feature_names=full_feature_names,
             data_source_reader=read_available, data_source_writer=_write_data_source,
             staging_location=config.offline_store.staging_location,
             staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
             filter_by_created_timestamp=True)
-
-    @staticmethod
-    def pull_all_from_table_or_query(config: RepoConfig, data_source: DataSource, join_key_columns: List[str],
-                                     feature_name_columns: List[str], timestamp_field: str,
-                                     created_timestamp_column: Optional[str] = None,
-                                     start_date: Optional[datetime] = None,
-                                     end_date: Optional[datetime] = None) -> RetrievalJob:
-        """What materialization writes: see the module docstring, point 3."""
-        table = _table(pick_sql(data_source, join_key_columns, feature_name_columns, start_date, end_date))
-        return IbisRetrievalJob(table=table, on_demand_feature_views=[], full_feature_names=False, metadata=None,
-                                data_source_writer=_write_data_source,
-                                staging_location=config.offline_store.staging_location,
-                                staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
-                                repo_path=str(config.repo_path))
+        job.__class__ = ContractTypedRetrievalJob
+        return job
 
     @staticmethod
     def pull_latest_from_table_or_query(config: RepoConfig, data_source: DataSource, join_key_columns: List[str],
                                         feature_name_columns: List[str], timestamp_field: str,
                                         created_timestamp_column: Optional[str], start_date: datetime,
                                         end_date: datetime) -> RetrievalJob:
-        return SkewlessOfflineStore.pull_all_from_table_or_query(
-            config, data_source, join_key_columns, feature_name_columns, timestamp_field,
-            created_timestamp_column, start_date, end_date)
+        """The contract's pick per entity (module docstring, point 3): what materialization
+        writes. Stock Feast returns the latest row whose *event* time is in the range."""
+        table = _table(pick_sql(data_source, join_key_columns, feature_name_columns, start_date,
+                                end_date))
+        return IbisRetrievalJob(
+            table=table, on_demand_feature_views=[], full_feature_names=False, metadata=None,
+            data_source_writer=_write_data_source,
+            staging_location=config.offline_store.staging_location,
+            staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
+            repo_path=str(config.repo_path))

@@ -178,13 +178,21 @@ class FeatureServer:
         return out
 
     def _stored(self, view: FeatureViewSpec, rows: list[tuple], names: list[str], as_of: datetime) -> dict[str, list]:
-        entity_key, value, _ = _protos()
-        fields, join_keys = self._key_fields[view.name], view.join_keys
-        entity_keys = [entity_key(join_keys=join_keys, entity_values=[value(**{f: x}) for f, x in zip(fields, row)])
-                       for row in rows if None not in row]
-        # a copy: Feast's Redis read appends its timestamp field to the list it is given
-        results = iter(self._provider.online_read(self.store.config, self._tables[view.name], entity_keys,
-                                                  list(names)) if entity_keys else [])
+        from skewless.serving.online_reads import reader_for
+
+        wanted = [row for row in rows if None not in row]
+        reader = reader_for(self.store)
+        if reader is not None:  # one round trip for every key, decoded without protos
+            results = iter(reader.read_view(self._tables[view.name], wanted, list(names)) if wanted else [])
+        else:
+            entity_key, value, _ = _protos()
+            fields, join_keys = self._key_fields[view.name], view.join_keys
+            entity_keys = [entity_key(join_keys=join_keys, entity_values=[value(**{f: x}) for f, x in zip(fields, row)])
+                           for row in wanted]
+            # a copy: Feast's Redis read appends its timestamp field to the list it is given
+            results = ((ts, values and {n: _python(values.get(n)) for n in names}) for ts, values in
+                       self._provider.online_read(self.store.config, self._tables[view.name], entity_keys,
+                                                  list(names))) if entity_keys else iter([])
         oldest = as_of - view.ttl if view.ttl else None
         oldest_utc = oldest.replace(tzinfo=timezone.utc) if oldest is not None else None
         found: list[list | None] = []
@@ -197,7 +205,7 @@ class FeatureServer:
                                   and ts < (oldest_utc if ts.tzinfo is not None else oldest)):
                 found.append(None)  # no value, or expired at as_of
                 continue
-            found.append([_python(values.get(name)) for name in names])
+            found.append([values.get(name) for name in names])
         return {name: [v[i] if v is not None else None for v in found] for i, name in enumerate(names)}
 
     def _fresh(self, view: FeatureViewSpec, rows: list[tuple], names: list[str], as_of: datetime) -> dict[str, list]:

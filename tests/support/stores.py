@@ -26,27 +26,33 @@ from skewless.manifest import ProjectSpec
 from skewless.project import Project
 
 SKEWLESS_OFFLINE = {"type": "skewless.feast.offline_store.SkewlessOfflineStore"}
+SKEWLESS_ENGINE = {"type": "skewless.feast.engine.SkewlessEngine", "progress": "none"}
 STOCK_OFFLINE = {"type": "duckdb"}
 _redis_dbs = itertools.count(1)
 
 
-def online_config(backend: str, folder: Path, redis=None, stock_write: bool = False) -> dict:
+def online_config(backend: str, folder: Path, redis=None) -> dict:
     if backend == "sqlite":
         return {"type": "sqlite", "path": str(folder / "online.db")}
     # dbs 1..15; db 0 is what feature_store.redis.yaml uses
-    return {"type": "redis", "connection_string": f"{redis.address},db={1 + next(_redis_dbs) % 15}",
-            "skip_dedup": not stock_write}
+    return {"type": "redis", "connection_string": f"{redis.address},db={1 + next(_redis_dbs) % 15}"}
 
 
 def feast_store(spec: ProjectSpec, folder: Path, backend: str, redis=None, stock_offline: bool = False,
-                stock_write: bool = False) -> FeatureStore:
-    """A fresh store for ``spec``'s views. ``stock_offline``: stock Feast's DuckDB offline store;
-    ``stock_write``: for Redis, Feast's default write (skip a row whose event time is not newer)."""
+                stock_engine: bool = False) -> FeatureStore:
+    """A fresh store for ``spec``'s views, materialized by skewless's engine.
+
+    ``stock_offline``: stock Feast's DuckDB offline store and local engine (stock Feast
+    throughout); ``stock_engine``: our offline store's pick (``pull_latest_features``) written by
+    Feast's local engine, the reference for what our engine must write byte for byte."""
     folder.mkdir(parents=True, exist_ok=True)
+    stock = stock_offline or stock_engine
     store = FeatureStore(config=RepoConfig(
         project="skewless", provider="local", registry=str(folder / "registry.db"),
         offline_store=STOCK_OFFLINE if stock_offline else SKEWLESS_OFFLINE,
-        online_store=online_config(backend, folder, redis, stock_write),
+        online_store=online_config(backend, folder, redis),
+        batch_engine="local" if stock else SKEWLESS_ENGINE,
+        materialization={"pull_latest_features": stock_engine},
         entity_key_serialization_version=3, repo_path=str(folder)))
     definitions = build(spec)
     store.apply([*definitions.entities.values(), *definitions.feature_views.values(),
