@@ -84,9 +84,9 @@ class _Plan:
 @dataclass(frozen=True)
 class Lookup:
     """An answer: ``columns`` {join key: [...], feature: [...]} one row per requested key, and
-    ``absent`` {view: [bool per row]}: True where the view has no row for the key at as_of
-    (unknown key, NULL key, nothing yet, or expired), so its features are NULL for want of a row,
-    not because the row holds NULL."""
+    ``absent`` {view: [bool per row]}: True where the view has no value for the key at as_of
+    (unknown key, NULL key, nothing yet, expired, or a row whose requested features are all
+    NULL), so its features are NULL for want of a row."""
 
     columns: dict[str, list]
     absent: dict[str, list[bool]]
@@ -197,7 +197,11 @@ class FeatureServer:
         return Lookup(out, absent, plan.views)
 
     def _instant(self, as_of: datetime | None) -> datetime:
-        as_of = naive_utc(as_of) if as_of is not None else self.clock()
+        try:
+            as_of = naive_utc(as_of) if as_of is not None else self.clock()
+        except OverflowError:  # an offset that moves it past year 1 or 9999
+            raise BadRequest(f"as_of {as_of.isoformat()} is outside the instants served "
+                             f"({EARLIEST.date()} to {LATEST.date()})") from None
         if not EARLIEST <= as_of <= LATEST:
             raise BadRequest(f"as_of {as_of.isoformat()} is outside the instants served "
                              f"({EARLIEST.date()} to {LATEST.date()})")
@@ -288,7 +292,8 @@ class FeatureServer:
                  for r in self._events.query(self._queries[view.name], params)}
         values = [found.get(r) for r in rows]
         columns = {name: [v.get(name) if v else None for v in values] for name in names}
-        return columns, [v is None for v in values]
+        # the online SQL may return a row of NULLs for a key with no events: no row either
+        return columns, [v is None or all(v.get(n) is None for n in names) for v in values]
 
     # -- health -----------------------------------------------------------------------------------
     def checks(self) -> dict[str, str | None]:
