@@ -350,7 +350,7 @@ def prepare_online_store(store) -> None:
     online = store._get_provider().online_store
     kind = store.config.online_store.type
     timeout = store_timeout()
-    if kind == "redis" and getattr(online, "_client", None) is None:
+    if kind == "redis":
         from redis import Redis
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
@@ -361,6 +361,7 @@ def prepare_online_store(store) -> None:
             nodes, params = online._parse_connection_string(config.connection_string)
             params.setdefault("socket_timeout", timeout)
             params.setdefault("socket_connect_timeout", timeout)
+            # replaces a client Feast may have made already (default: 3 retries with backoff)
             online._client = Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]),
                                    retry=Retry(NoBackoff(), 1,
                                                supported_errors=(RedisConnectionError,)),
