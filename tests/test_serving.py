@@ -246,7 +246,7 @@ con = sqlite3.connect(sys.argv[1], isolation_level=None)
 con.execute("PRAGMA cache_size = 1")  # spill the changes into the database file
 con.execute("BEGIN IMMEDIATE")
 for (table,) in con.execute("select name from sqlite_master where type = 'table'").fetchall():
-    con.execute(f'update "{table}" set value = x\'00\'')
+    con.execute(f'update "{table}" set value = zeroblob(1)')
 print("writing", flush=True)
 time.sleep(600)
 """
