@@ -124,23 +124,35 @@ class PostgresEvents:
     dialect = "postgres"
 
     def __init__(self, dsn: str, pool_size: int = POOL_SIZE):
+        self.dsn = dsn
+        self._size = pool_size
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+
+    def _new_pool(self):
+        """A pool that connects on demand (none at start), with the store timeout."""
         from psycopg2.pool import ThreadedConnectionPool
 
-        self.dsn = dsn
-        self._slots = threading.BoundedSemaphore(pool_size)
         timeout = store_timeout()
         options = f"-c TimeZone=UTC -c statement_timeout={int(timeout * 10_000)}"
-        try:
-            self._pool = ThreadedConnectionPool(0, pool_size, dsn, options=options,
-                                                connect_timeout=max(1, round(timeout * 4)))
-        except Exception as exc:  # noqa: BLE001 - psycopg2's errors name the cause
-            raise StoreUnavailable(f"event store PostgreSQL: {exc}".strip()) from None
+        return ThreadedConnectionPool(0, self._size, self.dsn, options=options,
+                                      connect_timeout=max(1, round(timeout * 4)))
+
+    def _discard(self, pool) -> None:
+        """After a connection failed: a new pool, since the idle ones died with it (a restart
+        drops them all); the old pool's connections close."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = self._new_pool()
+                pool.closeall()
 
     def _run(self, sql: str, params: dict | None) -> list[dict]:
         import psycopg2
+        import psycopg2.pool
 
-        con = self._pool.getconn()
-        broken = False
+        pool = self._pool
+        con = pool.getconn()
         try:
             con.autocommit = True
             with con.cursor() as cur:
@@ -148,25 +160,29 @@ class PostgresEvents:
                 names = [d[0] for d in cur.description]
                 return [dict(zip(names, row)) for row in cur.fetchall()]
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            broken = True
+            self._discard(pool)
             raise
         finally:
-            self._pool.putconn(con, close=broken or con.closed != 0)
+            try:
+                pool.putconn(con, close=con.closed != 0)
+            except psycopg2.pool.PoolError:  # the pool was replaced and closed meanwhile
+                con.close()
 
     def _query(self, sql: str, params: dict | None) -> list[dict]:
+        """Rows of ``sql``; a failed connection is replaced and the query retried once."""
         import psycopg2
         import psycopg2.pool
 
+        retryable = (psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.pool.PoolError)
         with self._slots:
-            for attempt in (1, 2):
-                try:
-                    return self._run(sql, params)
-                except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                    if attempt == 2:  # a fresh connection failed too: the server is down
-                        raise StoreUnavailable(f"event store PostgreSQL: {exc}".strip()) from None
-                except psycopg2.pool.PoolError as exc:
-                    raise StoreUnavailable(f"event store PostgreSQL: {exc}") from None
-        raise AssertionError("unreachable")
+            try:
+                return self._run(sql, params)
+            except retryable:
+                pass
+            try:  # on a new connection: a second failure means the server is down
+                return self._run(sql, params)
+            except retryable as exc:
+                raise StoreUnavailable(f"event store PostgreSQL: {exc}".strip()) from None
 
     def query(self, query: OnlineQuery, params: dict) -> list[dict]:
         return self._query(query.sql["postgres"], params)
