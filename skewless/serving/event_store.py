@@ -196,7 +196,8 @@ class PostgresEvents:
 
 
 def open_event_store(project: Project, spec: str | None = None) -> EventStore:
-    """The event store named by ``spec``, else ``$SKEWLESS_EVENT_STORE``, else the dbt DuckDB file."""
+    """The event store named by ``spec``, else ``$SKEWLESS_EVENT_STORE``, else the dbt DuckDB
+    file."""
     spec = spec or os.environ.get(EVENT_STORE_ENV)
     if not spec:
         return DuckDBEvents(project.duckdb_path, project.root)

@@ -97,5 +97,6 @@ def key_columns(keys: object, needed: Sequence[KeyType]) -> dict[str, list]:
     out = {k.name: _column(k, keys[k.name]) for k in needed}
     lengths = {len(v) for v in out.values()}
     if len(lengths) > 1:
-        raise BadRequest(f"join key lists differ in length: { {k: len(v) for k, v in out.items()} }")
+        sizes = {k: len(v) for k, v in out.items()}
+        raise BadRequest(f"join key lists differ in length: {sizes}")
     return out

@@ -282,7 +282,10 @@ class FeatureServer:
             self._queries = load_online_sql(self.project, self.spec,
                                             views=[v.name for v in self.fresh])
         if self._events is None:
-            self._events = open_event_store(self.project)
+            try:
+                self._events = open_event_store(self.project)
+            except FileNotFoundError as exc:
+                raise StoreUnavailable(str(exc)) from None
         wanted = list(dict.fromkeys(r for r in rows if None not in r))  # distinct key tuples
         if not wanted:
             return {name: [None] * len(rows) for name in names}, [True] * len(rows)
@@ -399,7 +402,8 @@ def _protos():
     return EntityKey, Value, feast_value_type_to_python_type
 
 
-_SCALARS = frozenset({"int32_val", "int64_val", "double_val", "float_val", "string_val", "bool_val", "bytes_val"})
+_SCALARS = frozenset({"int32_val", "int64_val", "double_val", "float_val", "string_val",
+                      "bool_val", "bytes_val"})
 
 
 def _python(value) -> object:
