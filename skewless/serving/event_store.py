@@ -119,61 +119,63 @@ class DuckDBEvents:
 
 class PostgresEvents:
     """A PostgreSQL database holding the staged event tables (e.g. the dbt staging models),
-    through a pool of at most :data:`POOL_SIZE` connections that reconnects after failures."""
+    through a pool of at most :data:`POOL_SIZE` connections, opened on demand and kept idle
+    between queries; after a failed connection the idle ones are dropped (a restart killed them
+    all) and the query is retried once on a new connection."""
 
     dialect = "postgres"
 
     def __init__(self, dsn: str, pool_size: int = POOL_SIZE):
         self.dsn = dsn
-        self._size = pool_size
         self._slots = threading.BoundedSemaphore(pool_size)
         self._lock = threading.Lock()
-        self._pool = self._new_pool()
-
-    def _new_pool(self):
-        """A pool that connects on demand (none at start), with the store timeout."""
-        from psycopg2.pool import ThreadedConnectionPool
-
+        self._idle: list = []
         timeout = store_timeout()
-        options = f"-c TimeZone=UTC -c statement_timeout={int(timeout * 10_000)}"
-        return ThreadedConnectionPool(0, self._size, self.dsn, options=options,
-                                      connect_timeout=max(1, round(timeout * 4)))
+        self._options = f"-c TimeZone=UTC -c statement_timeout={int(timeout * 10_000)}"
+        self._connect_timeout = max(1, round(timeout * 4))
 
-    def _discard(self, pool) -> None:
-        """After a connection failed: a new pool, since the idle ones died with it (a restart
-        drops them all); the old pool's connections close."""
+    def _connect(self):
+        import psycopg2
+
+        con = psycopg2.connect(self.dsn, options=self._options,
+                               connect_timeout=self._connect_timeout)
+        con.autocommit = True
+        return con
+
+    def _drop_idle(self) -> None:
         with self._lock:
-            if self._pool is pool:
-                self._pool = self._new_pool()
-                pool.closeall()
+            idle, self._idle = self._idle, []
+        for con in idle:
+            con.close()
 
     def _run(self, sql: str, params: dict | None) -> list[dict]:
         import psycopg2
-        import psycopg2.pool
 
-        pool = self._pool
-        con = pool.getconn()
+        with self._lock:
+            con = self._idle.pop() if self._idle else None
+        if con is None:
+            con = self._connect()
         try:
-            con.autocommit = True
             with con.cursor() as cur:
                 cur.execute(sql, params)
                 names = [d[0] for d in cur.description]
-                return [dict(zip(names, row)) for row in cur.fetchall()]
+                rows = [dict(zip(names, row)) for row in cur.fetchall()]
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            self._discard(pool)
+            con.close()
+            self._drop_idle()
             raise
-        finally:
-            try:
-                pool.putconn(con, close=con.closed != 0)
-            except psycopg2.pool.PoolError:  # the pool was replaced and closed meanwhile
-                con.close()
+        except BaseException:
+            con.close()  # e.g. a statement error: do not reuse a connection in an unknown state
+            raise
+        with self._lock:
+            self._idle.append(con)
+        return rows
 
     def _query(self, sql: str, params: dict | None) -> list[dict]:
         """Rows of ``sql``; a failed connection is replaced and the query retried once."""
         import psycopg2
-        import psycopg2.pool
 
-        retryable = (psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.pool.PoolError)
+        retryable = (psycopg2.OperationalError, psycopg2.InterfaceError)
         with self._slots:
             try:
                 return self._run(sql, params)
@@ -192,7 +194,7 @@ class PostgresEvents:
         self._query("select 1 as ok", None)
 
     def close(self) -> None:
-        self._pool.closeall()
+        self._drop_idle()
 
 
 def open_event_store(project: Project, spec: str | None = None) -> EventStore:
