@@ -10,7 +10,10 @@
    one chart per feature: served against offline values, mismatches in red.
 
 A mismatch is skew (or staleness: the online store not materialized up to ``as_of``), never
-noise: both sides follow the same point-in-time contract, so the expected rate is 0.
+noise: both sides follow the same point-in-time contract, so the expected rate is 0. The
+heading states the instant audited. An ``as_of`` before the online store's materialization end
+cannot be served exactly (the store holds later values): serving refuses it, and so does the
+audit (exit 2, saying why) rather than compare later values with past ones.
 """
 
 from __future__ import annotations
@@ -65,8 +68,8 @@ class AuditReport:
         return 1 if any(f.rate > self.threshold for f in self.features) else 0
 
     def text(self) -> str:
-        lines = [f"skewless audit at {self.as_of.isoformat(sep=' ')} UTC over {self.keys} keys "
-                 f"(served now vs the as-of macro recomputed at the same instant)",
+        lines = [f"skewless audit of the instant {self.as_of.isoformat(sep=' ')} UTC over "
+                 f"{self.keys} keys (served at that instant vs the as-of macro recomputed there)",
                  f"{'feature':<36} {'compared':>8} {'equal':>8} {'mismatch':>9}"]
         for f in self.features:
             lines.append(f"{f.view + '.' + f.feature:<36} {f.compared:>8} {f.equal:>8} {f.rate:>9.2%}")
@@ -87,7 +90,7 @@ class AuditReport:
 
     def html(self) -> str:
         sections = [_section(f) for f in self.features]
-        return (f"<!doctype html><meta charset='utf-8'><title>skewless audit {self.as_of:%Y-%m-%d %H:%M}</title>"
+        return (f"<!doctype html><meta charset='utf-8'><title>skewless audit {self.as_of.isoformat(sep=' ')} UTC</title>"
                 "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}"
                 "section{display:inline-block;vertical-align:top;margin:0 1.5em 1.5em 0;width:20em}"
                 "h2{font-size:14px;margin:.2em 0}.bad{color:#b00}.ok{color:#070}td{padding:0 .4em}</style>"

@@ -10,22 +10,37 @@ A view's definition hash (:func:`definition_hashes`) covers its declaration (key
 ttl, freshness, serve mode, features and types) and the source of the model, of every model
 upstream of it and of every macro they use, transitively (comments and layout do not count). A bundle whose hashes differ from the project's refuses to load,
 naming the views that changed.
+
+Trust model: a bundle is a pickle, and unpickling runs code, so a bundle is loaded only after its
+bytes are verified. :meth:`ModelBundle.save` writes ``<bundle>.sha256`` beside it: the SHA-256
+of the file and, when ``$SKEWLESS_BUNDLE_KEY`` is set, an HMAC-SHA256 of it under that key.
+:meth:`ModelBundle.load` reads the file once, checks those bytes against the sidecar (and the
+HMAC whenever ``$SKEWLESS_BUNDLE_KEY`` is set: a bundle without one is then refused) and only
+then unpickles them. The hash alone catches a corrupted, truncated or swapped file; only the
+HMAC stops someone who can write the bundle folder (they can rewrite a bare hash too), so a
+server that loads bundles from shared storage must set the key, kept where bundle writers
+cannot read it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
+from skewless.clock import utc_now
 from skewless.manifest import ProjectSpec, load_project, upstream
 from skewless.project import Project
 
 FORMAT = 1
+KEY_ENV = "SKEWLESS_BUNDLE_KEY"
 
 
 class BundleError(RuntimeError):
@@ -92,7 +107,7 @@ class ModelBundle:
     feast_project: str
     features: list[tuple[str, str, str]]  # (view, feature, dbt data_type), in the pipeline's column order
     hashes: dict[str, str]
-    trained_at: str = field(default_factory=lambda: datetime.utcnow().isoformat(timespec="seconds"))
+    trained_at: str = field(default_factory=lambda: utc_now().isoformat(timespec="seconds"))
     metrics: dict[str, float] = field(default_factory=dict)
     format: int = FORMAT
 
@@ -109,10 +124,15 @@ class ModelBundle:
         return cls(pipeline, service, feast_project, features, definition_hashes(project, spec, views), **extra)
 
     def save(self, path: Path) -> Path:
+        """Write the bundle and its integrity sidecar (see the module's trust model)."""
         import joblib
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, path)
+        buffer = io.BytesIO()
+        joblib.dump(self, buffer)
+        data = buffer.getvalue()
+        path.write_bytes(data)
+        integrity_path(path).write_text(json.dumps(integrity_record(data), indent=1) + "\n")
         return path
 
     @staticmethod
@@ -121,9 +141,15 @@ class ModelBundle:
         import joblib
 
         try:
-            bundle = joblib.load(path)
+            data = Path(path).read_bytes()
         except FileNotFoundError:
-            raise BundleError(f"model bundle {path} not found: train one first (skewless demo writes one)") from None
+            raise BundleError(f"model bundle {path} not found: train one first "
+                              "(skewless demo writes one)") from None
+        verify_integrity(Path(path), data)
+        try:
+            bundle = joblib.load(io.BytesIO(data))
+        except Exception as exc:  # noqa: BLE001 - a verified file that is not a joblib pickle
+            raise BundleError(f"{path} is not a skewless model bundle: {exc}") from None
         if not isinstance(bundle, ModelBundle) or bundle.format != FORMAT:
             raise BundleError(f"{path} is not a skewless model bundle (format {FORMAT})")
         spec = spec or load_project(project.root)
@@ -152,13 +178,63 @@ class ModelBundle:
         return feature_frame(self.features, columns)
 
     def predict(self, server, keys, as_of: datetime | None = None) -> dict[str, list]:
-        """Look up the bundle's features for ``keys`` through ``server`` and score them: the keys
-        plus ``score`` (probability of the positive class) per key."""
-        columns = server.get(keys, [f"{v}:{f}" for v, f, _ in self.features], as_of=as_of)
-        scores = self.pipeline.predict_proba(self.frame(columns))[:, 1]
+        """Look up the bundle's features for ``keys`` through ``server`` and score them: the keys,
+        ``score`` (probability of the positive class) per key, and ``missing``: per key, the
+        features whose view has no row for it. A key with every feature missing (no view knows
+        it: an unknown or null key) gets no score (None), never a score of defaults."""
+        found = server.lookup(keys, [f"{v}:{f}" for v, f, _ in self.features], as_of=as_of)
+        columns = found.columns
+        rows = len(columns[self.feature_names[0]]) if self.features else 0
+        missing = [found.missing(i) for i in range(rows)]
+        known = [i for i in range(rows) if len(missing[i]) < len(self.features)]
+        scores: list[float | None] = [None] * rows
+        if known:
+            frame = self.frame({f: [columns[f][i] for i in known] for f in self.feature_names})
+            for i, s in zip(known, self.pipeline.predict_proba(frame)[:, 1]):
+                scores[i] = float(s)
         out = {k: v for k, v in columns.items() if k not in self.feature_names}
-        out["score"] = [float(s) for s in scores]
+        out["score"] = scores
+        out["missing"] = missing
         return out
+
+
+def integrity_path(path: Path) -> Path:
+    """The integrity sidecar of bundle ``path``: ``<path>.sha256``."""
+    return path.with_name(path.name + ".sha256")
+
+
+def integrity_record(data: bytes) -> dict[str, str | None]:
+    """The sidecar's content for bundle bytes ``data``: their SHA-256, and an HMAC-SHA256 under
+    ``$SKEWLESS_BUNDLE_KEY`` when it is set."""
+    key = os.environ.get(KEY_ENV)
+    mac = hmac.new(key.encode(), data, hashlib.sha256).hexdigest() if key else None
+    return {"sha256": hashlib.sha256(data).hexdigest(), "hmac_sha256": mac}
+
+
+def verify_integrity(path: Path, data: bytes) -> None:
+    """:class:`BundleError` unless ``data`` (the bytes of ``path``) match its sidecar: the
+    SHA-256 always, the HMAC whenever ``$SKEWLESS_BUNDLE_KEY`` is set. Nothing is unpickled."""
+    sidecar = integrity_path(path)
+    try:
+        record = json.loads(sidecar.read_text())
+        expected = record["sha256"]
+    except FileNotFoundError:
+        raise BundleError(f"model bundle {path} has no integrity record {sidecar.name}: refusing "
+                          "to unpickle an unverified file (a bundle runs code when loaded); "
+                          "retrain, or save it with ModelBundle.save") from None
+    except (ValueError, KeyError, TypeError):
+        raise BundleError(f"{sidecar} is not a bundle integrity record: refusing to load "
+                          f"{path}") from None
+    if not hmac.compare_digest(str(expected), hashlib.sha256(data).hexdigest()):
+        raise BundleError(f"model bundle {path} does not match its recorded SHA-256 "
+                          f"({sidecar.name}): it was modified or corrupted after training; "
+                          "refusing to load it")
+    key = os.environ.get(KEY_ENV)
+    if key:
+        mac = hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(str(record.get("hmac_sha256") or ""), mac):
+            raise BundleError(f"model bundle {path}: its HMAC under ${KEY_ENV} is missing or "
+                              "wrong (not saved with this key, or modified): refusing to load it")
 
 
 TEXT_TYPES = {"varchar", "text", "string"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from skewless.bundle import BundleError
 from skewless.manifest import ManifestError
 from skewless.project import StepFailed
 from skewless.raw_exports import RawExportError
-from skewless.serving.server import BadRequest, UnknownFeature
+from skewless.serving.server import BadRequest, StoreUnavailable, UnknownFeature
 
 
 def _instant(text: str) -> datetime:
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = sub.add_parser("serve", help="the HTTP API: features and predictions for keys")
     serve.add_argument("--project-dir", type=Path, default=Path.cwd())
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1); any other address requires "
+                            "$SKEWLESS_API_TOKEN")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--bundle", type=Path, help="a model bundle for /predict (e.g. data/models/lead_conversion.joblib)")
 
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except (ManifestError, StepFailed, FileNotFoundError, BundleError, BadRequest, UnknownFeature,
-            RawExportError) as exc:
+            RawExportError, StoreUnavailable) as exc:
         print(f"skewless: {exc}", file=sys.stderr)
         return 2
 
@@ -121,9 +124,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"materialized {', '.join(views)} up to {end.isoformat()}")
     elif args.command == "serve":
         from skewless.bundle import ModelBundle
-        from skewless.serving.http_api import serve
+        from skewless.serving.http_api import TOKEN_ENV, is_loopback, serve
         from skewless.serving.server import FeatureServer
 
+        if not is_loopback(args.host) and not os.environ.get(TOKEN_ENV):
+            print(f"skewless: refusing to serve on {args.host} without authentication: set "
+                  f"{TOKEN_ENV} (clients then send 'Authorization: Bearer <token>'), or bind "
+                  "127.0.0.1", file=sys.stderr)
+            return 2
         bundle = ModelBundle.load(args.bundle, project) if args.bundle else None
         serve(FeatureServer(project), bundle, args.host, args.port)
     elif args.command == "audit":

@@ -91,3 +91,20 @@ def test_a_stale_online_store_is_reported(copy, end):
 ])
 def test_same_is_null_safe_and_numeric(a, b, equal):
     assert same(a, b) is equal and same(b, a) is equal
+
+
+def test_the_heading_states_the_instant_audited(copy, end):
+    at = end + timedelta(minutes=17, seconds=3, microseconds=5)
+    proc = audit(copy, "--as-of", at.isoformat())
+    heading = proc.stdout.splitlines()[0]
+    assert f"of the instant {at.isoformat(sep=' ')} UTC" in heading, proc.stdout + proc.stderr
+    page = (copy.root / "target" / "audit" / "audit.html").read_text()
+    assert at.isoformat(sep=" ") in page
+
+
+def test_an_instant_before_the_store_state_is_refused_not_compared(copy, end):
+    """The store holds values at `end`: auditing an earlier instant would compare later values
+    with past ones. It is refused, saying why, with exit 2 (not 0, not a traceback)."""
+    proc = audit(copy, "--as-of", (end - timedelta(days=3)).isoformat())
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "materialized up to" in proc.stderr and "Traceback" not in proc.stderr

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+
+import psycopg2
 
 import pandas as pd
 import pytest
 
-from skewless.serving.event_store import DuckDBEvents, PostgresEvents, open_event_store
+from skewless.serving.event_store import (DuckDBEvents, PostgresEvents, StoreUnavailable,
+                                          open_event_store)
 from skewless.manifest import load_project
 from skewless.online_sql import render
 from skewless.serving.server import FeatureServer
@@ -79,7 +83,7 @@ def test_postgres_rendering_binds_parameters_and_escapes_percent(built):
 
 
 def test_event_store_is_chosen_by_configuration(built, postgres_events, monkeypatch):
-    monkeypatch.setenv("SKEWLESS_EVENT_STORE", postgres_events.con.dsn)
+    monkeypatch.setenv("SKEWLESS_EVENT_STORE", postgres_events.dsn)
     store = open_event_store(built)
     assert isinstance(store, PostgresEvents)
     store.close()
@@ -90,3 +94,47 @@ def test_event_store_is_chosen_by_configuration(built, postgres_events, monkeypa
     with pytest.raises(FileNotFoundError, match="nowhere.duckdb"):
         open_event_store(built, "nowhere.duckdb")
     assert os.environ.get("SKEWLESS_EVENT_STORE") is None
+
+
+def test_postgres_connections_dropped_by_the_server_are_replaced(built, store, postgres_build, instants):
+    """Every connection killed server-side (as a restart does): the next requests reconnect and
+    answer as before; the old event store kept one connection forever and failed from then on."""
+    spec = load_project(built.root)
+    events = PostgresEvents(postgres_build.dsn)
+    server = FeatureServer(built, store, events=events, spec=spec)
+    before = served(server, instants[:20])
+    admin = psycopg2.connect(postgres_build.dsn)
+    admin.autocommit = True
+    for _ in range(2):
+        with admin.cursor() as cur:
+            cur.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                        "where pid <> pg_backend_pid() and datname = current_database()")
+            assert cur.fetchone()[0] >= 1
+        assert diff_frames(before, served(server, instants[:20]), order_by=["lead_id", "at"]).equal
+    admin.close()
+    events.check()
+    events.close()
+
+
+def test_postgres_unreachable_is_store_unavailable(monkeypatch):
+    from support.servers import free_port
+
+    monkeypatch.setenv("SKEWLESS_STORE_TIMEOUT", "0.5")
+    with pytest.raises(StoreUnavailable, match="PostgreSQL"):
+        PostgresEvents(f"host=127.0.0.1 port={free_port()} user=x dbname=x").check()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_concurrent_fresh_requests_answer_as_serial_ones(built, store, postgres_build, instants, kind):
+    """Eight threads at once (each DuckDB thread on its own cursor, PostgreSQL on pooled
+    connections) give exactly the serial answers."""
+    spec = load_project(built.root)
+    events = DuckDBEvents(built.duckdb_path, built.root) if kind == "duckdb" else PostgresEvents(postgres_build.dsn)
+    server = FeatureServer(built, store, events=events, spec=spec)
+    chunks = [instants[i::8] for i in range(8)]
+    serial = [served(server, c) for c in chunks]
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(lambda c: served(server, c), chunks * 3))
+    for i, frame in enumerate(parallel):
+        assert diff_frames(serial[i % 8], frame, order_by=["lead_id", "at"]).equal
+    events.close()

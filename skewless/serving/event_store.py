@@ -5,6 +5,13 @@ Chosen by ``$SKEWLESS_EVENT_STORE``: a PostgreSQL connection string (``postgresq
 dbt-built ``data/skewless.duckdb``, opened read-only). Both run the rendered online SQL of their
 dialect with bound parameters (:class:`skewless.online_sql.OnlineQuery`); no value is ever
 formatted into the SQL text.
+
+Concurrency: requests run on a pool of threads, and no store serializes them behind one lock.
+DuckDB gives each thread its own cursor on one read-only database (reopened when the file is
+replaced by a new build); PostgreSQL lends each query a connection from a bounded pool, and a
+connection that fails (the server restarted) is discarded and the query retried once on a new
+one. A store that cannot answer raises :class:`StoreUnavailable` with the reason (the HTTP API
+answers 503).
 """
 
 from __future__ import annotations
@@ -18,6 +25,21 @@ from skewless.online_sql import OnlineQuery
 from skewless.project import Project, connect_duckdb
 
 EVENT_STORE_ENV = "SKEWLESS_EVENT_STORE"
+TIMEOUT_ENV = "SKEWLESS_STORE_TIMEOUT"  # seconds; connect and statement timeout of every store
+POOL_SIZE = 8
+
+
+def store_timeout() -> float:
+    """Seconds a store may take to connect or answer (``$SKEWLESS_STORE_TIMEOUT``, default 0.5
+    for the online store; the event store allows 10x, since a fresh query computes)."""
+    try:
+        return max(0.01, float(os.environ.get(TIMEOUT_ENV, "0.5")))
+    except ValueError:
+        return 0.5
+
+
+class StoreUnavailable(RuntimeError):
+    """A store could not answer (down, frozen, unreachable): the message says which and why."""
 
 
 class EventStore(Protocol):
@@ -25,56 +47,159 @@ class EventStore(Protocol):
 
     def query(self, query: OnlineQuery, params: dict) -> list[dict]: ...
 
+    def check(self) -> None: ...
+
     def close(self) -> None: ...
 
 
 class DuckDBEvents:
-    """A DuckDB database file, read-only (the dbt build must not be writing it)."""
+    """A DuckDB database file, read-only (the dbt build must not be writing it); one cursor per
+    thread, so queries from different requests run in parallel."""
 
     dialect = "duckdb"
 
     def __init__(self, path: Path, root: Path | None = None):
-        if not Path(path).exists():
+        self.path = Path(path)
+        if not self.path.exists():
             raise FileNotFoundError(f"event store {path} does not exist: run `dbt build` first")
-        self.con = connect_duckdb(Path(path), root or Path(path).parent)
+        self.root = root or self.path.parent
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._generation = 0
+        self._version = self._file_version()
+        self.con = connect_duckdb(self.path, self.root)
+
+    def _file_version(self) -> tuple[int, int, int]:
+        stat = os.stat(self.path)
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+    def _cursor(self):
+        """This thread's cursor on the current database; a new database when the file changed."""
+        try:
+            version = self._file_version()
+        except OSError as exc:
+            raise StoreUnavailable(f"event store {self.path}: {exc}") from None
+        if version != self._version:
+            with self._lock:
+                if version != self._version:
+                    # the old database closes once the last thread's cursor on it is replaced
+                    self.con = connect_duckdb(self.path, self.root)
+                    self._version, self._generation = version, self._generation + 1
+        local = self._local
+        if getattr(local, "generation", None) != self._generation or local.cursor is None:
+            local.cursor, local.generation = self.con.cursor(), self._generation
+            local.cursor.execute("SET TimeZone = 'UTC'")
+            local.cursor.execute("SET file_search_path = '"
+                                 + str(self.root).replace("'", "''") + "'")
+        return local.cursor
 
     def query(self, query: OnlineQuery, params: dict) -> list[dict]:
-        with self._lock:
-            cur = self.con.execute(query.sql["duckdb"], params)
+        import duckdb
+
+        try:
+            cur = self._cursor().execute(query.sql["duckdb"], params)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in cur.fetchall()]
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            self._local.cursor = None
+            raise StoreUnavailable(f"event store {self.path}: {exc}") from None
+
+    def check(self) -> None:
+        """Raise :class:`StoreUnavailable` unless the database answers a query."""
+        import duckdb
+
+        try:
+            self._cursor().execute("select 1").fetchall()
+        except duckdb.Error as exc:
+            raise StoreUnavailable(f"event store {self.path}: {exc}") from None
 
     def close(self) -> None:
         self.con.close()
 
 
 class PostgresEvents:
-    """A PostgreSQL database holding the staged event tables (e.g. the dbt staging models)."""
+    """A PostgreSQL database holding the staged event tables (e.g. the dbt staging models),
+    through a pool of at most :data:`POOL_SIZE` connections, opened on demand and kept idle
+    between queries; after a failed connection the idle ones are dropped (a restart killed them
+    all) and the query is retried once on a new connection."""
 
     dialect = "postgres"
 
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, pool_size: int = POOL_SIZE):
+        self.dsn = dsn
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._lock = threading.Lock()
+        self._idle: list = []
+        timeout = store_timeout()
+        self._options = f"-c TimeZone=UTC -c statement_timeout={int(timeout * 10_000)}"
+        self._connect_timeout = max(1, round(timeout * 4))
+
+    def _connect(self):
         import psycopg2
 
-        self.con = psycopg2.connect(dsn)
-        self.con.autocommit = True
-        with self.con.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
-        self._lock = threading.Lock()
+        con = psycopg2.connect(self.dsn, options=self._options,
+                               connect_timeout=self._connect_timeout)
+        con.autocommit = True
+        return con
+
+    def _drop_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for con in idle:
+            con.close()
+
+    def _run(self, sql: str, params: dict | None) -> list[dict]:
+        import psycopg2
+
+        with self._lock:
+            con = self._idle.pop() if self._idle else None
+        if con is None:
+            con = self._connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute(sql, params)
+                names = [d[0] for d in cur.description]
+                rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            con.close()
+            self._drop_idle()
+            raise
+        except BaseException:
+            con.close()  # e.g. a statement error: do not reuse a connection in an unknown state
+            raise
+        with self._lock:
+            self._idle.append(con)
+        return rows
+
+    def _query(self, sql: str, params: dict | None) -> list[dict]:
+        """Rows of ``sql``; a failed connection is replaced and the query retried once."""
+        import psycopg2
+
+        retryable = (psycopg2.OperationalError, psycopg2.InterfaceError)
+        with self._slots:
+            try:
+                return self._run(sql, params)
+            except retryable:
+                pass
+            try:  # on a new connection: a second failure means the server is down
+                return self._run(sql, params)
+            except retryable as exc:
+                raise StoreUnavailable(f"event store PostgreSQL: {exc}".strip()) from None
 
     def query(self, query: OnlineQuery, params: dict) -> list[dict]:
-        with self._lock, self.con.cursor() as cur:
-            cur.execute(query.sql["postgres"], params)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+        return self._query(query.sql["postgres"], params)
+
+    def check(self) -> None:
+        """Raise :class:`StoreUnavailable` unless the server answers a query."""
+        self._query("select 1 as ok", None)
 
     def close(self) -> None:
-        self.con.close()
+        self._drop_idle()
 
 
 def open_event_store(project: Project, spec: str | None = None) -> EventStore:
-    """The event store named by ``spec``, else ``$SKEWLESS_EVENT_STORE``, else the dbt DuckDB file."""
+    """The event store named by ``spec``, else ``$SKEWLESS_EVENT_STORE``, else the dbt DuckDB
+    file."""
     spec = spec or os.environ.get(EVENT_STORE_ENV)
     if not spec:
         return DuckDBEvents(project.duckdb_path, project.root)
