@@ -6,8 +6,8 @@
 3. *offline*: the ``asof_join`` macro, compiled by dbt (the ``compile_only`` target, which reads
    the DuckDB file read-only), evaluated over a spine of (key, ``as_of``) on that file;
 4. per feature: rows compared, equal, the mismatch rate and examples. The exit code is 1 when a
-   feature's rate is above the threshold (default 0). The report is text, plus an HTML page with
-   one chart per feature: served against offline values, mismatches in red.
+   feature's rate is above the threshold (default 0). The report is text, plus an HTML page
+   (:mod:`skewless.audit_page`): a summary table and a chart per feature.
 
 A mismatch is skew (or staleness: the online store not materialized up to ``as_of``), never
 noise: both sides follow the same point-in-time contract, so the expected rate is 0. The
@@ -18,7 +18,6 @@ audit (exit 2, saying why) rather than compare later values with past ones.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import sqlglot
 from skewless.manifest import FeatureViewSpec
 from skewless.online_sql import COMPILE_TARGET, MODES_DIR, unqualify_tables
 from skewless.project import Project
+from skewless.audit_page import number
 from skewless.clock import naive_utc
 from skewless.serving.server import FeatureServer
 
@@ -89,57 +89,10 @@ class AuditReport:
                                         for f in self.features]}, indent=2)
 
     def html(self) -> str:
-        sections = [_section(f) for f in self.features]
-        return (f"<!doctype html><meta charset='utf-8'><title>skewless audit {self.as_of.isoformat(sep=' ')} UTC</title>"
-                "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:70em}"
-                "section{display:inline-block;vertical-align:top;margin:0 1.5em 1.5em 0;width:20em}"
-                "h2{font-size:14px;margin:.2em 0}.bad{color:#b00}.ok{color:#070}td{padding:0 .4em}</style>"
-                f"<h1>skewless audit</h1><p>{html.escape(self.text().splitlines()[0])}. "
-                f"{html.escape(self.text().splitlines()[-1])}.</p>{''.join(sections)}")
+        """The report as a page (summary table, a chart per feature): :mod:`skewless.audit_page`."""
+        from skewless.audit_page import render_page
 
-
-def _number(x) -> float | None:
-    if isinstance(x, bool):
-        return float(x)
-    if isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x)):
-        return float(x)
-    return None
-
-
-def _section(f: FeatureAudit) -> str:
-    status = "ok" if f.mismatches == 0 else "bad"
-    head = (f"<section><h2>{html.escape(f.view)}.{html.escape(f.feature)}</h2>"
-            f"<div class='{status}'>{f.equal}/{f.compared} equal ({f.rate:.2%} mismatch)</div>")
-    return head + _chart(f) + "".join(
-        f"<div class='bad'>{html.escape(str(k))}: served {html.escape(repr(s))}, offline {html.escape(repr(o))}</div>"
-        for k, s, o in f.examples) + "</section>"
-
-
-def _chart(f: FeatureAudit, size: int = 220, pad: int = 24) -> str:
-    """Served (y) against offline (x) for numeric features; equal / differ bars otherwise."""
-    points = [(_number(o), _number(s), ok) for o, s, ok in f.pairs]
-    numeric = [(o, s, ok) for o, s, ok in points if o is not None and s is not None]
-    svg = f"<svg width='{size}' height='{size}' viewBox='0 0 {size} {size}' role='img'>"
-    if numeric:
-        values = [v for o, s, _ in numeric for v in (o, s)]
-        lo, hi = min(values), max(values)
-        span = (hi - lo) or 1.0
-        at = lambda v: pad + (v - lo) / span * (size - 2 * pad)  # noqa: E731
-        svg += (f"<line x1='{pad}' y1='{size - pad}' x2='{size - pad}' y2='{pad}' stroke='#ccc'/>"
-                f"<text x='{pad}' y='{size - 4}' font-size='10'>offline</text>"
-                f"<text x='2' y='{pad - 8}' font-size='10'>served</text>")
-        for o, s, ok in numeric:
-            svg += (f"<circle cx='{at(o):.1f}' cy='{size - at(s):.1f}' r='3' "
-                    f"fill='{'#2a7' if ok else '#d22'}' fill-opacity='.5'/>")
-    else:
-        equal = sum(ok for _, _, ok in f.pairs)
-        total = max(1, len(f.pairs))
-        width = size - 2 * pad
-        svg += (f"<rect x='{pad}' y='60' width='{width * equal / total:.1f}' height='30' fill='#2a7'/>"
-                f"<rect x='{pad}' y='100' width='{width * (total - equal) / total:.1f}' height='30' fill='#d22'/>"
-                f"<text x='{pad}' y='55' font-size='11'>equal: {equal}</text>"
-                f"<text x='{pad}' y='145' font-size='11'>differ: {total - equal}</text>")
-    return svg + "</svg>"
+        return render_page(self)
 
 
 def same(a, b) -> bool:
@@ -147,7 +100,7 @@ def same(a, b) -> bool:
     missing = lambda x: x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))  # noqa: E731
     if missing(a) or missing(b):
         return missing(a) and missing(b)
-    na, nb = _number(a), _number(b)
+    na, nb = number(a), number(b)
     if na is not None and nb is not None:
         return math.isclose(na, nb, rel_tol=1e-9, abs_tol=1e-12)
     return a == b

@@ -146,9 +146,24 @@ def test_a_view_never_materialized_is_unavailable_not_null(built, spec, tmp_path
         server.get([1], ["industry"], as_of=START)
 
 
+def test_a_store_that_lost_its_data_is_not_ready(built, spec, redis, tmp_path):
+    """Redis restarted without its dump: the registry says materialized, the store holds
+    nothing. Readiness names the views instead of serving NULLs as if they were values."""
+    store = feast_store(spec, tmp_path / "lost", "redis", redis)
+    materialize(store, START)
+    server = FeatureServer(built, store, spec=spec)
+    assert run_checks(server)["store_watermark"] is None
+    store._get_provider().online_store._get_client(store.config.online_store).flushdb()
+    reason = run_checks(server)["store_watermark"]
+    assert reason is not None and "lead_profile" in reason and "no watermark" in reason
+    materialize(store, START)  # the registry says up to date; the store says empty: reloaded
+    assert run_checks(server)["store_watermark"] is None
+
+
 def test_extra_readiness_checks_are_reported(built, spec, store):
     server = FeatureServer(built, store, spec=spec)
-    assert run_checks(server) == {"online_store": None, "event_store": None}
+    assert run_checks(server) == {"online_store": None, "event_store": None,
+                                  "store_watermark": None}
     server.extra_checks.append(("store_behind", lambda: "redis holds less than the registry says"))
     server.extra_checks.append(("broken", lambda: 1 / 0))
     checks = run_checks(server)

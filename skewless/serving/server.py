@@ -334,7 +334,21 @@ class FeatureServer:
                 out["event_store"] = None
             except (StoreUnavailable, FileNotFoundError) as exc:
                 out["event_store"] = str(exc)
+        if out["online_store"] is None:
+            out["store_watermark"] = self._behind()
         return out
+
+    def _behind(self) -> str | None:
+        """None when the online store holds what the registry says was materialized into it;
+        else which views it lacks (e.g. Redis restarted without its dump: every read would
+        answer NULL as if the leads had no values). docs/design.md §8."""
+        from skewless.watermark import store_behind
+
+        try:
+            behind = store_behind(self.store, list(self._tables))
+        except _store_errors() as exc:
+            return f"cannot read the store's watermark: {type(exc).__name__}: {exc}"
+        return "; ".join(f"{view}: {why}" for view, why in sorted(behind.items())) or None
 
     def close(self) -> None:
         if self._events is not None:
