@@ -41,7 +41,7 @@ from feast.infra.offline_stores.offline_store import RetrievalJob
 from feast.infra.registry.base_registry import BaseRegistry
 from feast.repo_config import RepoConfig
 
-from skewless.availability import Availability
+from skewless.availability import Availability, quote
 
 # Feast's DuckDB store reads through ibis, which calls fetch_arrow_table(), deprecated in DuckDB
 # 2.0: a warning about ibis's code on every read, nothing about the data.
@@ -70,20 +70,16 @@ def availability(source: DataSource) -> Availability:
     """The availability rule, in the source file's column names."""
     tags = source.tags or {}
     created = source.created_timestamp_column or None
-    return Availability(timestamp=_quote(_source_name(source, source.timestamp_field)),
-                        created=_quote(_source_name(source, created)) if created else None,
+    return Availability(timestamp=_source_name(source, source.timestamp_field),
+                        created=_source_name(source, created) if created else None,
                         lag_seconds=int(tags.get(TAG_LAG, 0)),
                         cadence_seconds=int(tags.get(TAG_CADENCE, 0)))
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _keys(source: DataSource) -> list[str]:
     """The view's join keys (tagged on the source), in the source file's column names."""
     names = [k for k in (source.tags or {}).get(TAG_KEYS, "").split(",") if k]
-    return [_quote(_source_name(source, k)) for k in names]
+    return [quote(_source_name(source, k)) for k in names]
 
 
 class UnsupportedSource(ValueError):
@@ -131,7 +127,7 @@ def _parquet(source: DataSource) -> str:
              or t.upper().startswith("TIMESTAMPTZ")]
     if not zoned:
         return literal
-    replace = ", ".join(f"timezone('UTC', cast({_quote(n)} as timestamptz)) as {_quote(n)}"
+    replace = ", ".join(f"timezone('UTC', cast({quote(n)} as timestamptz)) as {quote(n)}"
                         for n in zoned)
     return f"(select * replace ({replace}) from {literal})"
 
@@ -159,10 +155,10 @@ def read_available(source: DataSource, repo_path: str):
             return _read_data_source(source, repo_path)
         return _table(f"select * from {sql}")
     keys = _keys(source)
-    partition = ", ".join(keys + [rule.timestamp, rule.sql()])
+    partition = ", ".join(keys + [quote(rule.timestamp), rule.sql()])
     latest_version = (f"qualify row_number() over (partition by {partition} "
-                      f"order by {rule.created} desc) = 1" if keys else "")
-    return _table(f"select * replace ({rule.sql()} as {rule.created}) from {_parquet(source)} "
+                      f"order by {quote(rule.created)} desc) = 1" if keys else "")
+    return _table(f"select * replace ({rule.sql()} as {quote(rule.created)}) from {_parquet(source)} "
                   f"{latest_version}")
 
 
@@ -184,11 +180,11 @@ def pick_sql(source: DataSource, keys: List[str], features: List[str], start: Op
 
     ``keys`` and ``features`` are the source file's column names (as Feast passes them)."""
     rule = availability(source)
-    ts, created = rule.timestamp, rule.created or rule.timestamp
-    key_list = ", ".join(_quote(k) for k in keys)
+    ts, created = quote(rule.timestamp), quote(rule.created or rule.timestamp)
+    key_list = ", ".join(quote(k) for k in keys)
     new = [f"_sk_at >= {_naive_utc(start)}"] if start else []
     until = [f"_sk_at <= {_naive_utc(end)}"] if end else []
-    columns = ", ".join(dict.fromkeys([*map(_quote, keys), *map(_quote, features), ts, created]))
+    columns = ", ".join(dict.fromkeys([*map(quote, keys), *map(quote, features), ts, created]))
     return f"""
 with _sk_rows as (
     select {columns}, {rule.sql()} as _sk_at from {_parquet(source)}
