@@ -60,11 +60,12 @@ VIEWS = [
 ]
 
 
-def _versioned(draw, key_strategy, instant, make_values, spine_times, ttl=None):
+def _versioned(draw, key_strategy, instant, make_values, boundaries, ttl=None):
     """Feature rows (key, event, created, values) with created = event + delay, late corrections
-    (same key and event, a later created, other values), rows exactly at t - ttl and 1 us
-    either side of spine instants t, created exactly on and beside cadence ticks, and NULL
-    keys, events, created and values; unique on (key, event, created)."""
+    (same key and event, a later created, other values), NULL keys, events, created and values,
+    and for each (key, t) of ``boundaries`` (a key no other row has, with a spine row at t) the
+    key's only row: exactly at t - ttl or 1 us either side, or created exactly on a cadence tick
+    minus the lag or 1 us either side; unique on (key, event, created)."""
     base = draw(st.lists(st.tuples(sometimes_null(key_strategy, 12), sometimes_null(instant, 12),
                                    DELAY, make_values), max_size=12))
     out = [(k, e, None if e is None else e + d, v) for k, e, d, v in base]
@@ -73,14 +74,13 @@ def _versioned(draw, key_strategy, instant, make_values, spine_times, ttl=None):
                                         make_values), max_size=4))
         out += [(k, e, None if e is None else e + d + extra, v)
                 for (k, e, d, _), extra, v in fixes]
-    for t in spine_times:  # boundaries on purpose
-        k, v = draw(key_strategy), draw(make_values)
+    for k, t in boundaries:  # boundaries on purpose
+        v, d = draw(make_values), draw(st.sampled_from([-US, timedelta(0), US]))
         if ttl is not None:
-            e = t - ttl + draw(st.sampled_from([-US, timedelta(0), US]))
-            out.append((k, e, e, v))
-        tick = reference.floor_to(t, timedelta(hours=1))
-        c = tick - timedelta(minutes=10) + draw(st.sampled_from([-US, timedelta(0), US]))
-        out.append((k, c - timedelta(minutes=draw(st.integers(0, 90))), c, v))
+            out.append((k, t - ttl + d, t - ttl + d, v))
+        else:
+            c = reference.floor_to(t, timedelta(hours=1)) - timedelta(minutes=10) + d
+            out.append((k, c - timedelta(minutes=draw(st.integers(0, 90))), c, v))
     if draw(st.integers(1, 10)) == 1:
         out.append((draw(key_strategy), draw(instant), None, draw(make_values)))  # NULL created
     return list({(k, e, c): (k, e, c, v) for k, e, c, v in out}.values())
@@ -98,16 +98,21 @@ def datasets(draw) -> dict[str, list[dict]]:
     spine = [{"order_id": i % 7, "driver_id": d, "customer_id": c, "event_timestamp": t}
              for i, (d, c, t) in enumerate(spine)]
     times = [r["event_timestamp"] for r in spine if r["event_timestamp"] is not None][:4]
-    stats = _versioned(draw, DRIVER, instant, st.tuples(RATE, RATE, st.integers(0, 50)), times,
+    edges = [(1000 + i, t) for i, t in enumerate(times)]  # keys of their own: the edge row decides
+    stats = _versioned(draw, DRIVER, instant, st.tuples(RATE, RATE, st.integers(0, 50)), edges,
                        TTLS["driver_stats"])
     profiles = _versioned(draw, CUSTOMER, instant, st.tuples(RATE, RATE, st.integers(0, 500)),
-                          times, TTLS["customer_profile"])
+                          edges, TTLS["customer_profile"])
     pairs = draw(st.lists(st.tuples(DRIVER, CUSTOMER, instant, sometimes_null(st.integers(0, 9))),
                           max_size=10, unique_by=lambda r: r[:3]))
-    fresh = _versioned(draw, DRIVER, instant, st.integers(0, 99), times)
+    fresh = _versioned(draw, DRIVER, instant, st.integers(0, 99), edges)
+    spine += [{"order_id": 7, "driver_id": k, "customer_id": k, "event_timestamp": t}
+              for k, t in edges]
     events = draw(st.lists(st.tuples(DRIVER, sometimes_null(instant),
                                      st.sampled_from(["a", "b", "a", "refund"]),
                                      sometimes_null(st.integers(-5, 100), 5)), max_size=30))
+    # float sums and means: quarters (exact in binary, so running totals are exact), NULLs
+    score = sometimes_null(st.integers(-4000, 4000).map(lambda i: i / 4), 5)
     if events:
         events += draw(st.lists(st.sampled_from(events), max_size=3))  # exact repeats
         events += [(k, e, kind, amount) for (k, e, kind, _), amount in  # same instant, other amount
@@ -130,8 +135,8 @@ def datasets(draw) -> dict[str, list[dict]]:
                                  "trips_together": v} for d, c, e, v in pairs],
         "src_driver_fresh": [{"driver_id": k, "event_timestamp": e, "created": c, "fresh_score": v}
                              for k, e, c, v in fresh],
-        "src_events": [{"driver_id": k, "event_timestamp": e, "kind": kind, "amount": a}
-                       for k, e, kind, a in events],
+        "src_events": [{"driver_id": k, "event_timestamp": e, "kind": kind, "amount": a,
+                        "score": draw(score)} for k, e, kind, a in events],
     }
 
 
@@ -206,4 +211,5 @@ def test_empty_spine_gives_no_rows_and_empty_views_give_nulls(engine):
     (row,) = engine.fetch("select * from pit_join")
     assert row["conv_rate"] is None and row["trips_together"] is None and row["order_id"] == 1
     (row,) = engine.fetch("select * from pit_windows")
-    assert row["n_1h"] == 0 and row["total_1d"] == 0 and row["mean_1d"] is None and row["latest_3h"] is None
+    assert row["n_1h"] == 0 and row["total_1d"] == 0 and row["mean_1d"] is None
+    assert row["latest_3h"] is None and row["score_sum_1h"] == 0 and row["score_avg_3h"] is None

@@ -23,7 +23,8 @@ HOUR = timedelta(hours=1)
 def events_and_instants(draw):
     base = draw(st.sampled_from(BASES))
     instant = st.integers(0, 30 * 3600 * 10**6).map(lambda us: base + timedelta(microseconds=us))
-    events = [{"driver_id": k, "event_timestamp": e, "kind": kind, "amount": a}
+    events = [{"driver_id": k, "event_timestamp": e, "kind": kind, "amount": a,
+               "score": None if a is None else a / 4}
               for k, e, kind, a in draw(st.lists(st.tuples(
                   st.sampled_from([1, -2]), instant, st.sampled_from(["a", "b", "refund"]),
                   st.integers(-5, 100) | st.none()), min_size=1, max_size=12))]

@@ -32,7 +32,7 @@ SOURCES: dict[str, list[tuple[str, str]]] = {
     "src_driver_fresh": [("driver_id", "bigint"), ("event_timestamp", "timestamp"), ("created", "timestamp"),
                          ("fresh_score", "bigint")],
     "src_events": [("driver_id", "bigint"), ("event_timestamp", "timestamp"), ("kind", "varchar"),
-                   ("amount", "bigint")],
+                   ("amount", "bigint"), ("score", "double")],
     "src_raw_ts": [("id", "bigint"), ("raw", "varchar")],
     # reserved words and mixed case everywhere, text keys (tests/test_pit_identifiers.py)
     "src_odd_spine": [("group", "varchar"), ("Order", "timestamp"), ("select", "bigint")],

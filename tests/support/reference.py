@@ -86,7 +86,9 @@ AGGREGATES = {  # name -> (fn, expr column or None)
     "n": ("count", None), "n_amount": ("count", "amount"), "total": ("sum", "amount"),
     "mean": ("avg", "amount"), "lo": ("min", "amount"), "hi": ("max", "amount"),
     "kinds": ("count_distinct", "kind"), "latest": ("last", "amount"),
+    "score_sum": ("sum", "score"), "score_avg": ("avg", "score"),  # floating point
 }
+FLOATS = {"score"}  # a float column sums to 0.0 over no rows
 WINDOWS = {"1h": timedelta(hours=1), "3h": timedelta(hours=3), "1d": timedelta(days=1)}
 
 
@@ -95,7 +97,7 @@ def aggregate(fn: str, events: list[dict], expr: str | None):
     if fn == "count":
         return len(events) if expr is None else len(values)
     if fn == "sum":
-        return sum(values) if values else 0
+        return sum(values) if values else (0.0 if expr in FLOATS else 0)
     if fn == "avg":
         return sum(values) / len(values) if values else None
     if fn in ("min", "max"):

@@ -11,7 +11,9 @@
         {'name': 'lo', 'fn': 'min', 'expr': 'amount'},
         {'name': 'hi', 'fn': 'max', 'expr': 'amount'},
         {'name': 'kinds', 'fn': 'count_distinct', 'expr': 'kind'},
-        {'name': 'latest', 'fn': 'last', 'expr': 'amount'}],
+        {'name': 'latest', 'fn': 'last', 'expr': 'amount'},
+        {'name': 'score_sum', 'fn': 'sum', 'expr': 'score'},
+        {'name': 'score_avg', 'fn': 'avg', 'expr': 'score'}],
     windows={'1h': '1h', '3h': '3h', '1d': '1d'},
     where="kind <> 'refund'",
     rendering=rendering) }}
