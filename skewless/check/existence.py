@@ -233,8 +233,8 @@ class _Reader:
             parts.append(self._source_rows(scope, source.this))
         for join in select.args.get("joins") or []:
             side = (join.args.get("side") or "").upper()
-            kind = (join.args.get("kind") or "").upper()
-            if side in ("RIGHT", "FULL") or kind in ("ASOF", "ANTI", "POSITIONAL") or \
+            kind = " ".join(str(join.args.get(k) or "") for k in ("method", "kind")).upper()
+            if side in ("RIGHT", "FULL") or {"ASOF", "ANTI", "POSITIONAL"} & set(kind.split()) or \
                     join.args.get("using"):
                 raise Undecidable(f"a join skewless cannot read for row existence: "
                                   f"{join.sql()[:120]}")
