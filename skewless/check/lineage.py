@@ -133,6 +133,7 @@ class Lineage:
         self._memo: dict[tuple[int, str], tuple[Scope, Traced]] = {}
         self._sql: dict[int, tuple[exp.Expression, str]] = {}  # id -> (node, its SQL): dedup keys
         self._scopes: dict[tuple[str, str], Scope] = {}
+        self.cache: dict[tuple, object] = {}  # for modules reading this lineage (one check run)
 
     def for_keys(self, keys: tuple[str, ...]) -> "Lineage":
         """The same lineage (sharing what it traced already) for a view keyed by ``keys``."""
