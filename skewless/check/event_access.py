@@ -108,23 +108,27 @@ class _Walker:
         if not unbounded:
             return []
         out: list[EventRead] = []
-        others = _read_aliases(scope) - set(events)
         correlated = _outer_columns(scope)
         grouped = bool(node.args.get("group")) or any(
             a.find_ancestor(exp.Window) is None for p in node.selects
             for a in p.find_all(exp.AggFunc))
+        joins = {j.this.alias_or_name: j for j in node.args.get("joins") or []}
         first = node.args["from_"].this.alias_or_name if node.args.get("from_") else None
+        preserved = all((j.args.get("side") or "").upper() == "LEFT" for j in joins.values())
         for alias, ts in unbounded.items():
             what = f"{alias}.{ts}" if ts else f"the rows of {alias} (no event time kept)"
-            spine = alias == first and not (set(events) - {alias}) and not correlated
+            others = _read_aliases(scope) - {alias}
+            spine = alias == first and bool(joins) and not correlated and (
+                preserved or not (set(events) - {alias}))
             if (others or correlated) and not spine:
                 out.append(EventRead(
                     "unbounded-event-join", alias, ts,
                     f"event rows of '{alias}' are read with rows of "
                     f"{', '.join(sorted(others | correlated))} but {what} is not bounded above by "
                     "their instant: values at an instant see later events; add "
-                    f"`{alias}.{ts or '<event time>'} <= <instant>`", _sql(node)))
-            elif grouped and not _grouped_by_time(node, alias, ts):
+                    f"`{alias}.{ts or '<event time>'} <= <instant>`",
+                    _sql(joins.get(alias, node))))
+            elif grouped and not _grouped_by_time(node, alias, ts) and not spine:
                 out.append(EventRead(
                     "unbounded-event-aggregate", alias, ts,
                     f"an aggregate over every event of '{alias}' ({what} is not bounded by an "
@@ -322,4 +326,4 @@ def _looks_ahead(window: exp.Window) -> str:
 
 
 def _sql(node: exp.Expression) -> str:
-    return " ".join(node.sql(dialect="duckdb").split())[:200]
+    return " ".join(node.sql(dialect="duckdb", comments=False).split())[:200]

@@ -50,7 +50,8 @@ def presence(lineage: Lineage, sql: str, column: str, dialect: str = "duckdb"
     """When the query ``sql`` gives the requested key a value in ``column`` at the instant: a
     normalized disjunction of alternatives (equal meanings give equal sets)."""
     root = lineage.scope(sql, dialect)
-    return simplify(_Reader(lineage).presence(root, column))
+    reader = lineage.cache.setdefault(("existence", lineage.keys), _Reader(lineage))
+    return simplify(reader.presence(root, column))
 
 
 def describe(alternatives: frozenset[Alternative]) -> str:
@@ -186,10 +187,32 @@ def _latest_pick(term: exp.Expression) -> bool:
 
 # -- reading scopes -----------------------------------------------------------------------------
 class _Reader:
+    """Reads scopes of one lineage; what it read is kept (per scope and column) for the run."""
+
     def __init__(self, lineage: Lineage):
         self.lineage = lineage
+        self.memo: dict[tuple, tuple[Scope, list[Alternative] | Undecidable]] = {}
+
+    def _memo(self, kind: str, scope: Scope, column: str, read) -> list[Alternative]:
+        key = (kind, id(scope.expression), column)
+        if key not in self.memo:
+            try:
+                self.memo[key] = (scope, read())  # the scope is kept alive with its id
+            except Undecidable as exc:
+                self.memo[key] = (scope, exc)
+        found = self.memo[key][1]
+        if isinstance(found, Undecidable):
+            raise found
+        return found
 
     def presence(self, scope: Scope, column: str) -> list[Alternative]:
+        return self._memo("presence", scope, column, lambda: self._presence(scope, column))
+
+    def rows(self, scope: Scope) -> list[Alternative]:
+        """When a row of ``scope`` exists for the requested key at the instant."""
+        return self._memo("rows", scope, "", lambda: self._rows(scope))
+
+    def _presence(self, scope: Scope, column: str) -> list[Alternative]:
         if isinstance(scope.expression, exp.Union):
             return self._union(scope, lambda s: self.presence(s, column))
         select = self._select(scope)
@@ -216,8 +239,7 @@ class _Reader:
             return [frozenset({("rows", source.name)})]
         raise Undecidable(f"cannot follow column {name}")
 
-    def rows(self, scope: Scope) -> list[Alternative]:
-        """When a row of ``scope`` exists for the requested key at the instant."""
+    def _rows(self, scope: Scope) -> list[Alternative]:
         node = scope.expression
         if isinstance(node, exp.Union):
             return self._union(scope, self.rows)
@@ -233,8 +255,8 @@ class _Reader:
             parts.append(self._source_rows(scope, source.this))
         for join in select.args.get("joins") or []:
             side = (join.args.get("side") or "").upper()
-            kind = (join.args.get("kind") or "").upper()
-            if side in ("RIGHT", "FULL") or kind in ("ASOF", "ANTI", "POSITIONAL") or \
+            kind = " ".join(str(join.args.get(k) or "") for k in ("method", "kind")).upper()
+            if side in ("RIGHT", "FULL") or {"ASOF", "ANTI", "POSITIONAL"} & set(kind.split()) or \
                     join.args.get("using"):
                 raise Undecidable(f"a join skewless cannot read for row existence: "
                                   f"{join.sql()[:120]}")

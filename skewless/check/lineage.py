@@ -133,6 +133,7 @@ class Lineage:
         self._memo: dict[tuple[int, str], tuple[Scope, Traced]] = {}
         self._sql: dict[int, tuple[exp.Expression, str]] = {}  # id -> (node, its SQL): dedup keys
         self._scopes: dict[tuple[str, str], Scope] = {}
+        self.cache: dict[tuple, object] = {}  # for modules reading this lineage (one check run)
 
     def for_keys(self, keys: tuple[str, ...]) -> "Lineage":
         """The same lineage (sharing what it traced already) for a view keyed by ``keys``."""
@@ -228,6 +229,7 @@ class Lineage:
         projection = next((p for p in _selects(scope) if p.alias_or_name == name), None)
         if projection is None:
             raise Undecidable(f"no column '{name}' in a subquery")
+        _refuse_unmodelled(node, projection)
         kind = marker(projection)
         if kind == "key":
             return Traced(exp.var(f"{KEY}{name}"))
@@ -359,6 +361,29 @@ class Lineage:
         for step in (symbols, unwrap, unwrap, grids, grids):
             node = node.transform(step, copy=False)
         return node
+
+
+_RANDOM = ("random", "rand", "uuid", "gen_random_uuid")
+
+
+def _refuse_unmodelled(select: exp.Expression, projection: exp.Expression) -> None:
+    """Undecidable for what decides which rows a value reads in ways signatures do not
+    model (LIMIT/OFFSET, HAVING, ``DISTINCT ON``, ASOF/anti/positional joins) and for a random
+    function in ``projection``."""
+    for arg in ("limit", "offset", "having"):
+        if select.args.get(arg):
+            raise Undecidable(f"{arg.upper()} decides which rows a value reads: "
+                              f"{select.sql()[:120]}")
+    distinct = select.args.get("distinct")
+    if distinct is not None and distinct.args.get("on"):
+        raise Undecidable(f"DISTINCT ON: {select.sql()[:120]}")
+    for join in select.args.get("joins") or []:
+        kind = " ".join(str(join.args.get(k) or "") for k in ("method", "kind")).upper()
+        if any(word in kind.split() for word in ("ASOF", "ANTI", "POSITIONAL")):
+            raise Undecidable(f"a {kind.strip()} JOIN: {join.sql()[:120]}")
+    for fn in projection.find_all(exp.Rand, exp.Anonymous):
+        if isinstance(fn, exp.Rand) or fn.name.lower() in _RANDOM:
+            raise Undecidable(f"a random function: {projection.sql()[:120]}")
 
 
 def _truncation(node: exp.Expression) -> float | None:
