@@ -123,6 +123,24 @@ def encode_batch(batch: pa.RecordBatch, keys: dict, features: dict, timestamp: s
     )
 
 
+def key_order_sql(column: str, value_type) -> Optional[str]:
+    """DuckDB SQL sorting a single integer join key as its serialized entity key sorts (the
+    little-endian bytes, compared as bytes): batches then cover disjoint ranges of the SQLite
+    primary key, so each transaction writes its own pages once. None for other key types."""
+    from feast.value_type import ValueType
+
+    bits = {ValueType.INT64: 64, ValueType.INT32: 32}.get(value_type)
+    if bits is None:
+        return None
+    quoted = '"' + column.replace('"', '""') + '"'
+    unsigned = (f"(case when {quoted} < 0 then {quoted}::hugeint + {2 ** bits} "
+                f"else {quoted}::hugeint end)")
+    width = bits // 8
+    swapped = " + ".join(f"((({unsigned} // {2 ** (8 * i)}) % 256) * {2 ** (8 * (width - 1 - i))})"
+                         for i in range(width))
+    return f"({swapped})"
+
+
 class SkewlessEngine(ComputeEngine):
     """Feast compute engine that materializes the contract's pick (see the module docstring)."""
 
@@ -191,7 +209,9 @@ class SkewlessEngine(ComputeEngine):
         src = [reverse.get(k, k) for k in keys]
         src_features = [reverse.get(f, f) for f in features]
         if isinstance(self.offline_store, SkewlessOfflineStore):
-            return pick_batches(source, src, src_features, start, end, self.batch_rows)
+            order = key_order_sql(src[0], view.entity_columns[0].dtype.to_value_type()) \
+                if len(src) == 1 else None
+            return pick_batches(source, src, src_features, start, end, self.batch_rows, order)
         job = self.offline_store.pull_latest_from_table_or_query(
             config=self.repo_config, data_source=source, join_key_columns=src,
             feature_name_columns=src_features,

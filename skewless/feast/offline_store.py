@@ -199,11 +199,13 @@ qualify row_number() over (partition by {key_list} order by {ts} desc, {created}
 
 
 def pick_batches(source: DataSource, keys: List[str], features: List[str],
-                 start: Optional[datetime], end: Optional[datetime], batch_rows: int):
+                 start: Optional[datetime], end: Optional[datetime], batch_rows: int,
+                 order_by: Optional[str] = None):
     """(row count, iterator of Arrow record batches) of :func:`pick_sql`, in source names.
 
     The pick is computed once inside DuckDB (columnar, off the Python heap) and streamed out in
-    batches of at most ``batch_rows``: Python never holds the whole view."""
+    batches of at most ``batch_rows``: Python never holds the whole view. ``order_by``: SQL
+    over the source's columns the rows come out in (e.g. the online store's key order)."""
     import duckdb
 
     con = duckdb.connect()
@@ -213,7 +215,8 @@ def pick_batches(source: DataSource, keys: List[str], features: List[str],
 
     def batches():
         try:
-            reader = con.sql("select * from _sk_pick").to_arrow_reader(batch_rows)
+            order = f" order by {order_by}" if order_by else ""
+            reader = con.sql(f"select * from _sk_pick{order}").to_arrow_reader(batch_rows)
             yield from reader
         finally:
             con.close()

@@ -82,15 +82,11 @@ class SqliteWriter:
                     f"where excluded.sk_order >= coalesce({self.table}.sk_order, x'')")
 
     def rows(self, batch: EncodedBatch):
-        """The rows ``executemany`` takes: per entity, one per feature, entities in key order
-        (the primary key's order: each insert lands next to the previous one in the B-tree)."""
+        """The rows ``executemany`` takes: per entity, one per feature, in the batch's order
+        (the engine reads integer keys in the primary key's order)."""
         keys, orders = batch.entity_keys.to_list(), batch.order.to_list()
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        pick = lambda values: [values[i] for i in order]  # noqa: E731
-        keys, orders = pick(keys), pick(orders)
-        events, created = pick(batch.event_text), pick(batch.created_text)
-        per_feature = [zip(keys, repeat(name), pick(batch.values[name].to_list()),
-                           pick(batch.texts[name]), events, created, orders)
+        per_feature = [zip(keys, repeat(name), batch.values[name].to_list(), batch.texts[name],
+                           batch.event_text, batch.created_text, orders)
                        for name in batch.values]
         return chain.from_iterable(zip(*per_feature))
 
