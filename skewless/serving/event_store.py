@@ -67,7 +67,7 @@ class DuckDBEvents:
         self._local = threading.local()
         self._generation = 0
         self._version = self._file_version()
-        self.con = connect_duckdb(self.path, self.root)
+        self.con = _single_threaded(connect_duckdb(self.path, self.root))
 
     def _file_version(self) -> tuple[int, int, int]:
         stat = os.stat(self.path)
@@ -83,7 +83,7 @@ class DuckDBEvents:
             with self._lock:
                 if version != self._version:
                     # the old database closes once the last thread's cursor on it is replaced
-                    self.con = connect_duckdb(self.path, self.root)
+                    self.con = _single_threaded(connect_duckdb(self.path, self.root))
                     self._version, self._generation = version, self._generation + 1
         local = self._local
         if getattr(local, "generation", None) != self._generation or local.cursor is None:
@@ -115,6 +115,15 @@ class DuckDBEvents:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _single_threaded(con):
+    """``con`` with DuckDB's own parallelism off (a database-wide setting): a fresh query reads a
+    few keys' events, where DuckDB's threads cost more than they give (on the demo data one
+    query took 41 ms on 1 thread, 85 ms on 2), and requests already run in parallel, one cursor
+    each, so one query does not take every core from the others."""
+    con.execute("SET threads = 1")
+    return con
 
 
 class PostgresEvents:
