@@ -262,6 +262,7 @@ def fault_run(root: Path, home: Path, leads: list[int], as_of, log: Path) -> Non
         redis.wait()
         down = time.monotonic() - started
         time.sleep(10)
+        restarting = time.monotonic() - started
         redis = start_redis(folder, port)
         up = time.monotonic() - started
         time.sleep(10)
@@ -276,7 +277,8 @@ def fault_run(root: Path, home: Path, leads: list[int], as_of, log: Path) -> Non
     line("fault_503s", len(unavailable))
     line("fault_503_max_ms", f"{max((e[2] for e in unavailable), default=0):.0f}")
     line("fault_other_statuses", sum(e[1] not in (200, 503) for e in events))
-    line("fault_200s_while_down", sum(1 for e in events if down + 0.1 < e[0] < up and e[1] == 200))
+    line("fault_200s_while_down",
+         sum(1 for e in events if down + 0.1 < e[0] < restarting and e[1] == 200))
     line("fault_recovery_s", f"{(min(e[0] for e in after) - up) if after else float('nan'):.2f}")
     line("fault_wrong_answers", sum(not e[3] for e in events))
 
