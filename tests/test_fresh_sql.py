@@ -138,3 +138,28 @@ def test_concurrent_fresh_requests_answer_as_serial_ones(built, store, postgres_
     for i, frame in enumerate(parallel):
         assert diff_frames(serial[i % 8], frame, order_by=["lead_id", "at"]).equal
     events.close()
+
+
+def test_a_rebuilt_duckdb_file_is_reopened(built, store, tmp_path):
+    """A new build replaces the event store's file: the next request reads the new file (the
+    old store kept reading the file it opened first). Oracle: one email 5 minutes before the
+    instant, for a lead with no other events, is emails_1h = 1."""
+    import shutil
+    from datetime import datetime
+
+    import duckdb
+
+    spec = load_project(built.root)
+    path, new = tmp_path / "events.duckdb", tmp_path / "new.duckdb"
+    shutil.copy(built.duckdb_path, path)
+    events = DuckDBEvents(path, built.root)
+    server = FeatureServer(built, store, events=events, spec=spec)
+    lead, at = 987_654_321, datetime(2026, 5, 1, 12)
+    assert server.get([lead], ["emails_1h"], as_of=at)["emails_1h"] == [None]
+    shutil.copy(built.duckdb_path, new)
+    with duckdb.connect(str(new)) as con:
+        con.execute("insert into stg_crm__emails (email_id, lead_id, sent_at) values (?, ?, ?)",
+                    [10**12, lead, at - timedelta(minutes=5)])
+    os.replace(new, path)
+    assert server.get([lead], ["emails_1h"], as_of=at)["emails_1h"] == [1]
+    events.close()

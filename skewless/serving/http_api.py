@@ -51,7 +51,9 @@ from skewless.serving.server import BadRequest, FeatureServer, StoreUnavailable,
 TOKEN_ENV = "SKEWLESS_API_TOKEN"
 MAX_BODY = 1 << 20  # bytes
 MAX_DEPTH = 8  # JSON nesting
-STORED_WORKERS, FRESH_WORKERS = 8, 4
+STORED_WORKERS = 8
+# fresh SQL is CPU work: at most this many queries at once leaves cores to stored reads
+FRESH_WORKERS = int(os.environ.get("SKEWLESS_FRESH_WORKERS", "2"))
 READY_TIMEOUT = 2.0  # seconds for all readiness checks together
 
 log = logging.getLogger("skewless.serve")
