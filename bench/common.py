@@ -32,14 +32,32 @@ def cached(path: Path, make) -> Path:
 
 
 def build_views(cache: Path, select: str) -> Path:
-    """`dbt deps` + `dbt build --select SELECT` of bench/dbt_project (views over the cached parquet)."""
+    """`dbt deps` + `dbt build --select SELECT` of bench/dbt_project (views over the cached
+    parquet)."""
     db = cache / "bench.duckdb"
-    env = {**os.environ, "DBT_PROFILES_DIR": str(BENCH / "dbt_project"), "BENCH_DUCKDB": str(db),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": str(cache / "logs")}
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(BENCH / "dbt_project"),
+        "BENCH_DUCKDB": str(db),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_LOG_PATH": str(cache / "logs"),
+    }
     dbt = str(Path(sys.executable).parent / "dbt")
-    for args in (["deps"], ["build", "--select", select, "--target-path", str(cache / "target"),
-                            "--vars", json.dumps({"bench_dir": str(cache)})]):
-        proc = subprocess.run([dbt, *args], cwd=BENCH / "dbt_project", env=env, capture_output=True, text=True)
+    for args in (
+        ["deps"],
+        [
+            "build",
+            "--select",
+            select,
+            "--target-path",
+            str(cache / "target"),
+            "--vars",
+            json.dumps({"bench_dir": str(cache)}),
+        ],
+    ):
+        proc = subprocess.run(
+            [dbt, *args], cwd=BENCH / "dbt_project", env=env, capture_output=True, text=True
+        )
         if proc.returncode != 0:
             raise SystemExit(f"dbt {args[0]} failed:\n{proc.stdout[-3000:]}")
     return db
@@ -50,8 +68,9 @@ def run_worker(script: Path, name: str, *args: str, repeat: int = 1) -> dict:
     and the largest peak RSS (a 2-core machine is noisy: one run can be off by 20%)."""
     runs = []
     for _ in range(repeat):
-        proc = subprocess.run([sys.executable, str(script), "--worker", name, *args],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, str(script), "--worker", name, *args], capture_output=True, text=True
+        )
         if proc.returncode != 0:
             raise SystemExit(f"worker {name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))

@@ -45,18 +45,22 @@ def make_data(n: int) -> Path:
     if path.exists():
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
+
     def nullable(expr: str, salt: int) -> str:
         return f"case when hash(k, {salt}) % 20 = 0 then null else {expr} end"
 
     cols = [nullable(f"(hash(k, {i}) % 100000)::bigint", i) + f" as i{i}" for i in range(4)]
-    cols += [nullable(f"(hash(k, {i + 10}) % 1000000) / 977.0", i + 10) + f" as d{i}"
-             for i in range(4)]
-    cols += [nullable("'s' || (k % 1000)::varchar", 20) + " as s",
-             nullable("k % 2 = 0", 21) + " as b"]
+    cols += [
+        nullable(f"(hash(k, {i + 10}) % 1000000) / 977.0", i + 10) + f" as d{i}" for i in range(4)
+    ]
+    cols += [
+        nullable("'s' || (k % 1000)::varchar", 20) + " as s",
+        nullable("k % 2 = 0", 21) + " as b",
+    ]
     duckdb.sql(f"""copy (select k::bigint as k,
         timestamp '{START}' + to_microseconds((hash(k) % 2000000000000)::bigint) as e,
         timestamp '{START}' + to_microseconds((hash(k) % 2000000000000)::bigint + 60000000) as c,
-        {', '.join(cols)} from range({n}) t(k)) to '{path}' (format parquet)""")
+        {", ".join(cols)} from range({n}) t(k)) to '{path}' (format parquet)""")
     return path
 
 
@@ -66,24 +70,46 @@ def store_for(folder: Path, backend: str, method: str, data: Path, redis_db: str
     from skewless.feast.definitions import build
     from skewless.manifest import Column, EntitySpec, FeatureViewSpec, ProjectSpec
 
-    features = tuple([Column(f"i{i}", "bigint") for i in range(4)]
-                     + [Column(f"d{i}", "double") for i in range(4)]
-                     + [Column("s", "varchar"), Column("b", "boolean")])
-    view = FeatureViewSpec(name="bench", unique_id="model.bench.bench", description="", path=data,
-                           checksum="", entities=(EntitySpec("thing", "k", "bigint"),),
-                           timestamp="e",
-                           created="c", ttl=None, cadence=None, lag=None, features=features)
-    online = ({"type": "sqlite", "path": str(folder / "online.db")} if backend == "sqlite"
-              else {"type": "redis", "connection_string": redis_db})
+    features = tuple(
+        [Column(f"i{i}", "bigint") for i in range(4)]
+        + [Column(f"d{i}", "double") for i in range(4)]
+        + [Column("s", "varchar"), Column("b", "boolean")]
+    )
+    view = FeatureViewSpec(
+        name="bench",
+        unique_id="model.bench.bench",
+        description="",
+        path=data,
+        checksum="",
+        entities=(EntitySpec("thing", "k", "bigint"),),
+        timestamp="e",
+        created="c",
+        ttl=None,
+        cadence=None,
+        lag=None,
+        features=features,
+    )
+    online = (
+        {"type": "sqlite", "path": str(folder / "online.db")}
+        if backend == "sqlite"
+        else {"type": "redis", "connection_string": redis_db}
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    store = FeatureStore(config=RepoConfig(
-        project="bench", provider="local", registry=str(folder / "registry.db"),
-        offline_store={"type": "skewless.feast.offline_store.SkewlessOfflineStore"},
-        online_store=online,
-        batch_engine={"type": "skewless.feast.engine.SkewlessEngine", "progress": "none"}
-        if method == "ours" else "local",
-        materialization={"pull_latest_features": True},
-        entity_key_serialization_version=3, repo_path=str(folder)))
+    store = FeatureStore(
+        config=RepoConfig(
+            project="bench",
+            provider="local",
+            registry=str(folder / "registry.db"),
+            offline_store={"type": "skewless.feast.offline_store.SkewlessOfflineStore"},
+            online_store=online,
+            batch_engine={"type": "skewless.feast.engine.SkewlessEngine", "progress": "none"}
+            if method == "ours"
+            else "local",
+            materialization={"pull_latest_features": True},
+            entity_key_serialization_version=3,
+            repo_path=str(folder),
+        )
+    )
     defs = build(ProjectSpec({"bench": view}, {}))
     store.apply([*defs.entities.values(), *defs.feature_views.values()])
     return store
@@ -105,8 +131,11 @@ def raw_write(store, backend: str) -> float:
     ek = enc.entity_keys.to_list()
     values = {f: enc.values[f].to_list() for f in feats}
     if backend == "sqlite":
-        rows = [(k, f, values[f][i], enc.texts[f][i], enc.event_text[i], enc.created_text[i])
-                for i, k in enumerate(ek) for f in feats]
+        rows = [
+            (k, f, values[f][i], enc.texts[f][i], enc.event_text[i], enc.created_text[i])
+            for i, k in enumerate(ek)
+            for f in feats
+        ]
         from skewless.feast.online_writers import SQLITE_PRAGMAS
 
         con = sqlite3.connect(Path(store.config.repo_path) / "online.db", isolation_level=None)
@@ -114,19 +143,24 @@ def raw_write(store, backend: str) -> float:
             con.execute(pragma)
         t = time.perf_counter()
         con.execute("begin")
-        con.executemany("insert into bench_bench (entity_key, feature_name, value, value_text, "
-                        "event_ts, created_ts) values (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "insert into bench_bench (entity_key, feature_name, value, value_text, "
+            "event_ts, created_ts) values (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         con.execute("commit")
         return time.perf_counter() - t
     client = store._get_provider().online_store._get_client(store.config.online_store)
     names = [b"_ts:bench"] + [_mmh3(f"bench:{f}") for f in feats]
     ts = enc.proto_ts.to_list()
-    mappings = [(k + b"bench", dict(zip(names, [ts[i]] + [values[f][i] for f in feats])))
-                for i, k in enumerate(ek)]
+    mappings = [
+        (k + b"bench", dict(zip(names, [ts[i]] + [values[f][i] for f in feats])))
+        for i, k in enumerate(ek)
+    ]
     t = time.perf_counter()
     for a in range(0, len(mappings), 10000):
         with client.pipeline(transaction=False) as pipe:
-            for key, mapping in mappings[a:a + 10000]:
+            for key, mapping in mappings[a : a + 10000]:
                 pipe.hset(key, mapping=mapping)
             pipe.execute()
     return time.perf_counter() - t
@@ -168,8 +202,10 @@ def run(backend, method, n, folder, redis_db) -> dict:
 
 def sqlite_state(folder: Path) -> list:
     with sqlite3.connect(folder / "online.db") as con:
-        return con.execute("select entity_key, feature_name, value, value_text, event_ts, "
-                           "created_ts from bench_bench order by 1, 2").fetchall()
+        return con.execute(
+            "select entity_key, feature_name, value, value_text, event_ts, "
+            "created_ts from bench_bench order by 1, 2"
+        ).fetchall()
 
 
 def redis_state(address: str, db: int) -> dict:
@@ -217,8 +253,9 @@ def main() -> None:
             speedup = got["stock"]["seconds"] / got["ours"]["seconds"]
             print(f"{backend}_ours_speedup_vs_stock: {speedup:.2f}")
             if backend == "sqlite":
-                same = (sqlite_state(Path(tmp) / "sqlite_stock")
-                        == sqlite_state(Path(tmp) / "sqlite_ours"))
+                same = sqlite_state(Path(tmp) / "sqlite_stock") == sqlite_state(
+                    Path(tmp) / "sqlite_ours"
+                )
             else:
                 same = redis_state(address, 1) == redis_state(address, 2)
             print(f"{backend}_stock_equals_ours: {same}")

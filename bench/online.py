@@ -75,6 +75,7 @@ HTTP_1KEY_P99_GOAL_MS = 3.0
 
 # -- servers: each in its own process group, stopped at exit ------------------------------------
 
+
 @contextlib.contextmanager
 def http_servers(root: Path, environ: dict[str, str]) -> Iterator[dict[str, int]]:
     """`skewless serve` and `feast serve` on the same online store; their ports."""
@@ -82,15 +83,39 @@ def http_servers(root: Path, environ: dict[str, str]) -> Iterator[dict[str, int]
     ours, stock = free_port(), free_port()
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
-    with process([str(bin_dir / "skewless"), "serve", "--project-dir", str(root), "--port", str(ours)],
-                 logs / "skewless_serve.log", http_ready(ours), cwd=root, env=environ), \
-         process([str(bin_dir / "feast"), "serve", "-h", "127.0.0.1", "-p", str(stock), "--no-access-log",
-                  "--max-requests", "0", "--workers", "1"],
-                 logs / "feast_serve.log", http_ready(stock), cwd=root / "feature_repo", env=environ):
+    with (
+        process(
+            [str(bin_dir / "skewless"), "serve", "--project-dir", str(root), "--port", str(ours)],
+            logs / "skewless_serve.log",
+            http_ready(ours),
+            cwd=root,
+            env=environ,
+        ),
+        process(
+            [
+                str(bin_dir / "feast"),
+                "serve",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(stock),
+                "--no-access-log",
+                "--max-requests",
+                "0",
+                "--workers",
+                "1",
+            ],
+            logs / "feast_serve.log",
+            http_ready(stock),
+            cwd=root / "feature_repo",
+            env=environ,
+        ),
+    ):
         yield {"http": ours, "feast_serve": stock}
 
 
 # -- requests and workers (each method in its own process, driven by the parent) -----------
+
 
 def key_sets(entities: int) -> dict[str, list[list[int]]]:
     """The same requests for every method: warm-up and timed ones of known keys, and probes
@@ -100,7 +125,9 @@ def key_sets(entities: int) -> dict[str, list[list[int]]]:
     for n, (warm, timed) in REQUESTS.items():
         sets[f"warm{n}"] = [rng.sample(range(entities), n) for _ in range(warm)]
         sets[f"timed{n}"] = [rng.sample(range(entities), n) for _ in range(timed)]
-    sets["probe"] = [rng.sample(range(entities), 90) + [entities + i for i in range(10)] for _ in range(5)]
+    sets["probe"] = [
+        rng.sample(range(entities), 90) + [entities + i for i in range(10)] for _ in range(5)
+    ]
     sets["probe"].append([-1, entities * 10])
     return sets
 
@@ -110,7 +137,12 @@ def percentile(ns: list[int], p: float) -> float:
     return sorted(ns)[max(0, math.ceil(p * len(ns)) - 1)] / 1e6
 
 
-Call = tuple[Callable[[list[int]], Any], Callable[[Any], Any], Callable[[Any], dict[int, list]], Callable[[], None]]
+Call = tuple[
+    Callable[[list[int]], Any],
+    Callable[[Any], Any],
+    Callable[[Any], dict[int, list]],
+    Callable[[], None],
+]
 
 
 def method(name: str, root: Path, port: int | None) -> Call:
@@ -122,15 +154,24 @@ def method(name: str, root: Path, port: int | None) -> Call:
         from skewless.serving.server import FeatureServer
 
         server = FeatureServer(Project(root))
-        return (lambda keys: keys, lambda keys: server.get({KEY: keys}, REFS, as_of=AS_OF),
-                lambda out: {k: [out[n][i] for n in names] for i, k in enumerate(out[KEY])}, lambda: None)
+        return (
+            lambda keys: keys,
+            lambda keys: server.get({KEY: keys}, REFS, as_of=AS_OF),
+            lambda out: {k: [out[n][i] for n in names] for i, k in enumerate(out[KEY])},
+            lambda: None,
+        )
     if name == "feast_sdk":
         from skewless.project import Project
 
         store = Project(root).feature_store()
-        return (lambda keys: keys,
-                lambda keys: store.get_online_features(features=REFS, entity_rows={KEY: keys}).to_dict(),
-                lambda out: {k: [out[n][i] for n in names] for i, k in enumerate(out[KEY])}, lambda: None)
+        return (
+            lambda keys: keys,
+            lambda keys: store.get_online_features(
+                features=REFS, entity_rows={KEY: keys}
+            ).to_dict(),
+            lambda out: {k: [out[n][i] for n in names] for i, k in enumerate(out[KEY])},
+            lambda: None,
+        )
     if name == "floor":
         return floor(root)
     conn = http.client.HTTPConnection("127.0.0.1", port)
@@ -139,7 +180,9 @@ def method(name: str, root: Path, port: int | None) -> Call:
 
     def body(keys: list[int]) -> bytes:
         if name == "http":
-            return json.dumps({"keys": {KEY: keys}, "features": REFS, "as_of": AS_OF.isoformat()}).encode()
+            return json.dumps(
+                {"keys": {KEY: keys}, "features": REFS, "as_of": AS_OF.isoformat()}
+            ).encode()
         return json.dumps({"features": REFS, "entities": {KEY: keys}}).encode()
 
     def call(data: bytes) -> bytes:
@@ -155,7 +198,9 @@ def method(name: str, root: Path, port: int | None) -> Call:
         if name == "http":
             cols = parsed["results"]
             return {k: [cols[n][i] for n in names] for i, k in enumerate(cols[KEY])}
-        cols = dict(zip(parsed["metadata"]["feature_names"], (r["values"] for r in parsed["results"])))
+        cols = dict(
+            zip(parsed["metadata"]["feature_names"], (r["values"] for r in parsed["results"]))
+        )
         return {int(k): [cols[n][i] for n in names] for i, k in enumerate(cols[KEY])}
 
     return body, call, rows, conn.close  # a fresh connection each round: uvicorn drops one idle 5 s
@@ -183,8 +228,10 @@ def floor(root: Path) -> Call:
 
         def call(request):
             keys, ser = request
-            sql = (f'select entity_key, feature_name, value from "{project}_{VIEW}" '
-                   f"where entity_key in ({','.join('?' * len(ser))})")
+            sql = (
+                f'select entity_key, feature_name, value from "{project}_{VIEW}" '
+                f"where entity_key in ({','.join('?' * len(ser))})"
+            )
             return keys, ser, con.execute(sql, ser).fetchall()
 
         def rows(out) -> dict:
@@ -240,20 +287,32 @@ def worker(name: str, backend: str, root: Path, entities: int, port: int | None)
             for keys, out in zip(sets[f"timed{n}"][chunk], outs):
                 found = rows(out)
                 if list(found) != keys:
-                    raise SystemExit(f"{name} ({backend}): answered keys {list(found)[:5]}... for {keys[:5]}...")
+                    raise SystemExit(
+                        f"{name} ({backend}): answered keys {list(found)[:5]}... for {keys[:5]}..."
+                    )
                 seen.update(found)
         print("done", flush=True)
     reset()
     for keys in sets["probe"]:
         seen.update(rows(call(prepare(keys))))
     (root / "out").mkdir(exist_ok=True)
-    (root / "out" / f"{name}_{backend}.json").write_text(json.dumps({str(k): v for k, v in seen.items()}))
+    (root / "out" / f"{name}_{backend}.json").write_text(
+        json.dumps({str(k): v for k, v in seen.items()})
+    )
     if any(len(ns[n]) != count for n, (_, count) in REQUESTS.items()):
         raise SystemExit(f"{name} ({backend}): timed {[len(v) for v in ns.values()]} requests")
-    print(json.dumps({LABEL[n]: {"p50": percentile(v, 0.5), "p99": percentile(v, 0.99)} for n, v in ns.items()}))
+    print(
+        json.dumps(
+            {
+                LABEL[n]: {"p50": percentile(v, 0.5), "p99": percentile(v, 0.99)}
+                for n, v in ns.items()
+            }
+        )
+    )
 
 
 # -- the parent: build, start servers, run workers, check, print --------------------------------
+
 
 def reference(root: Path) -> dict[int, tuple[list, bool]]:
     """Per account: its latest row available at AS_OF (the contract's pick) and whether it is
@@ -261,16 +320,22 @@ def reference(root: Path) -> dict[int, tuple[list, bool]]:
     import duckdb
 
     names = ", ".join(n for n, _, _ in FEATURES)
-    rows = duckdb.connect().sql(f"""
+    rows = (
+        duckdb.connect()
+        .sql(f"""
         select {KEY}, event_ts < timestamp '{AS_OF - timedelta(days=TTL_DAYS)}' as expired, {names}
         from read_parquet('{root}/data/features/{VIEW}.parquet')
         where created_ts <= timestamp '{AS_OF}'
-        qualify row_number() over (partition by {KEY} order by event_ts desc, created_ts desc) = 1""").fetchall()
+        qualify row_number() over (partition by {KEY} """
+            f"""order by event_ts desc, created_ts desc) = 1""")
+        .fetchall()
+    )
     return {r[0]: (list(r[2:]), r[1]) for r in rows}
 
 
 def check(root: Path, name: str, backend: str, truth: dict[int, tuple[list, bool]]) -> None:
-    """Every key ``name`` answered == the reference (ours: NULL past the ttl); fails the run if not."""
+    """Every key ``name`` answered == the reference (ours: NULL past the ttl); fails the run if
+    not."""
     served = json.loads((root / "out" / f"{name}_{backend}.json").read_text())
     nulls = [None] * len(FEATURES)
     wrong = []
@@ -283,8 +348,10 @@ def check(root: Path, name: str, backend: str, truth: dict[int, tuple[list, bool
     line(f"{name}_checked_keys_{backend}", len(served))
     line(f"{name}_vs_reference_differing_keys_{backend}", len(wrong))
     if wrong:
-        raise SystemExit(f"{name} on {backend} differs from the reference on {len(wrong)} keys, e.g. "
-                         + "; ".join(f"{k}: served {v}, expected {e}" for k, v, e in wrong[:3]))
+        raise SystemExit(
+            f"{name} on {backend} differs from the reference on {len(wrong)} keys, e.g. "
+            + "; ".join(f"{k}: served {v}, expected {e}" for k, v, e in wrong[:3])
+        )
 
 
 def normalize(value, data_type: str):
@@ -292,19 +359,43 @@ def normalize(value, data_type: str):
     say whether it is an integer or a double)."""
     if value is None:
         return None
-    return {"double": float, "integer": int, "bigint": int, "varchar": str, "boolean": bool}[data_type](value)
+    return {"double": float, "integer": int, "bigint": int, "varchar": str, "boolean": bool}[
+        data_type
+    ](value)
 
 
 class Worker:
     """One method's worker process, driven over stdin/stdout (see :func:`worker`)."""
 
-    def __init__(self, name: str, backend: str, entities: int, port: int | None, root: Path,
-                 environ: dict[str, str]):
+    def __init__(
+        self,
+        name: str,
+        backend: str,
+        entities: int,
+        port: int | None,
+        root: Path,
+        environ: dict[str, str],
+    ):
         self.name, self.log = name, root / "logs" / f"worker_{name}_{backend}.log"
-        cmd = [sys.executable, __file__, "--worker", name, "--store", backend, "--entities", str(entities)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            name,
+            "--store",
+            backend,
+            "--entities",
+            str(entities),
+        ]
         with open(self.log, "w") as err:
-            self.proc = subprocess.Popen(cmd + ([f"--port={port}"] if port else []), stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=err, text=True, env=environ)
+            self.proc = subprocess.Popen(
+                cmd + ([f"--port={port}"] if port else []),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env=environ,
+            )
         assert self.proc.stdin and self.proc.stdout
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
 
@@ -313,7 +404,9 @@ class Worker:
         for text in self.stdout:
             if text.startswith(expected):
                 return text
-        raise SystemExit(f"worker {self.name} failed (exit {self.proc.wait()}):\n{self.log.read_text()[-4000:]}")
+        raise SystemExit(
+            f"worker {self.name} failed (exit {self.proc.wait()}):\n{self.log.read_text()[-4000:]}"
+        )
 
     def round(self, i: int) -> None:
         self.stdin.write(f"{i}\n")
@@ -330,7 +423,9 @@ class Worker:
         self.proc.wait()
 
 
-def measure(root: Path, backend: str, entities: int, ports: dict[str, int], environ: dict[str, str]) -> dict:
+def measure(
+    root: Path, backend: str, entities: int, ports: dict[str, int], environ: dict[str, str]
+) -> dict:
     """The four workers, interleaved: in each of ROUNDS rounds each times its next share of the
     requests, in an order rotated every round, so load from elsewhere falls on all alike."""
     workers: dict[str, Worker] = {}
@@ -339,7 +434,7 @@ def measure(root: Path, backend: str, entities: int, ports: dict[str, int], envi
             workers[name] = Worker(name, backend, entities, ports.get(name), root, environ)
             workers[name].reply("ready")
         for i in range(ROUNDS):
-            for name in METHODS[i % len(METHODS):] + METHODS[:i % len(METHODS)]:
+            for name in METHODS[i % len(METHODS) :] + METHODS[: i % len(METHODS)]:
                 workers[name].round(i)
         return {name: w.finish() for name, w in workers.items()}
     finally:
@@ -363,11 +458,18 @@ def report(figures: dict[str, dict], backend: str) -> None:
             ratios["floor", n, p] = figures["sdk"][n][p] / figures["floor"][n][p]
             line(f"sdk_{n}_{p}_vs_floor_ratio_{backend}", ratios["floor", n, p])
     met = lambda ok: "met" if ok else "not met"  # noqa: E731
-    line(f"goal_http_1key_p99_under_3ms_{backend}", met(figures["http"]["1key"]["p99"] < HTTP_1KEY_P99_GOAL_MS))
-    line(f"goal_100keys_no_slower_than_feast_{backend}",
-         met(all(r <= 1 for (o, n, _), r in ratios.items() if n == "100keys" and o != "floor")))
-    line(f"goal_sdk_100keys_p99_within_2x_floor_{backend}",
-         met(ratios["floor", "100keys", "p99"] <= FLOOR_GOAL_RATIO))
+    line(
+        f"goal_http_1key_p99_under_3ms_{backend}",
+        met(figures["http"]["1key"]["p99"] < HTTP_1KEY_P99_GOAL_MS),
+    )
+    line(
+        f"goal_100keys_no_slower_than_feast_{backend}",
+        met(all(r <= 1 for (o, n, _), r in ratios.items() if n == "100keys" and o != "floor")),
+    )
+    line(
+        f"goal_sdk_100keys_p99_within_2x_floor_{backend}",
+        met(ratios["floor", "100keys", "p99"] <= FLOOR_GOAL_RATIO),
+    )
 
 
 def main() -> None:
@@ -381,7 +483,9 @@ def main() -> None:
     if args.worker:
         return worker(args.worker, args.store, cache / "project", args.entities, args.port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups on a kill too
-    home = Path(tempfile.mkdtemp(prefix="skewless-online-home-"))  # dbt, Feast and gunicorn write there
+    home = Path(
+        tempfile.mkdtemp(prefix="skewless-online-home-")
+    )  # dbt, Feast and gunicorn write there
     try:
         root = build(cache, args.entities, home)
         truth = reference(root)
@@ -391,7 +495,11 @@ def main() -> None:
         line("loadavg_1m_before", os.getloadavg()[0])
         for backend in ("sqlite", "redis"):
             with contextlib.ExitStack() as stack:
-                port = stack.enter_context(redis_server(root / "data/redis")).port if backend == "redis" else None
+                port = (
+                    stack.enter_context(redis_server(root / "data/redis")).port
+                    if backend == "redis"
+                    else None
+                )
                 environ = env(root, home, backend, port)
                 ports = stack.enter_context(http_servers(root, environ))
                 figures = measure(root, backend, args.entities, ports, environ)

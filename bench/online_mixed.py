@@ -47,42 +47,87 @@ from common import CACHE, ROOT, cached, line  # noqa: E402
 from processes import free_port, http_ready, process, redis_command  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
-STORED = ["lead_profile:company_size", "lead_profile:industry", "lead_activity:emails_30d",
-          "lead_activity:visits_7d", "lead_activity:pages_30d"]
-FRESH = ["lead_recent_activity:emails_1h", "lead_recent_activity:visits_30m",
-         "lead_recent_activity:pages_30m"]
+STORED = [
+    "lead_profile:company_size",
+    "lead_profile:industry",
+    "lead_activity:emails_30d",
+    "lead_activity:visits_7d",
+    "lead_activity:pages_30d",
+]
+FRESH = [
+    "lead_recent_activity:emails_1h",
+    "lead_recent_activity:visits_30m",
+    "lead_recent_activity:pages_30m",
+]
 FLOOR = {
-    "duckdb": ("select count(*) from (select sent_at from stg_crm__emails where lead_id = $k "
-               "and sent_at > $t - interval 1 hour and sent_at <= $t union all select visited_at "
-               "from stg_crm__web_visits where lead_id = $k "
-               "and visited_at > $t - interval 30 minute "
-               "and visited_at <= $t)"),
-    "postgres": ("select count(*) from (select sent_at from stg_crm__emails where lead_id = %(k)s "
-                 "and sent_at > %(t)s - interval '1 hour' and sent_at <= %(t)s union all select "
-                 "visited_at from stg_crm__web_visits where lead_id = %(k)s and visited_at > %(t)s"
-                 " - interval '30 minutes' and visited_at <= %(t)s) e"),
+    "duckdb": (
+        "select count(*) from (select sent_at from stg_crm__emails where lead_id = $k "
+        "and sent_at > $t - interval 1 hour and sent_at <= $t union all select visited_at "
+        "from stg_crm__web_visits where lead_id = $k "
+        "and visited_at > $t - interval 30 minute "
+        "and visited_at <= $t)"
+    ),
+    "postgres": (
+        "select count(*) from (select sent_at from stg_crm__emails where lead_id = %(k)s "
+        "and sent_at > %(t)s - interval '1 hour' and sent_at <= %(t)s union all select "
+        "visited_at from stg_crm__web_visits where lead_id = %(k)s and visited_at > %(t)s"
+        " - interval '30 minutes' and visited_at <= %(t)s) e"
+    ),
 }
-IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "target", "logs", "__pycache__", "bench",
-                                ".pytest_cache", ".hypothesis", ".cache", "*.egg-info",
-                                "dbt_packages")
+IGNORE = shutil.ignore_patterns(
+    ".venv",
+    ".git",
+    "data",
+    "target",
+    "logs",
+    "__pycache__",
+    "bench",
+    ".pytest_cache",
+    ".hypothesis",
+    ".cache",
+    "*.egg-info",
+    "dbt_packages",
+)
 
 
 def environment(root: Path, home: Path, redis_port: int | None = None) -> dict[str, str]:
-    out = {**os.environ, "HOME": str(home), "FEAST_USAGE": "False", "DBT_PROFILES_DIR": str(root),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    out = {
+        **os.environ,
+        "HOME": str(home),
+        "FEAST_USAGE": "False",
+        "DBT_PROFILES_DIR": str(root),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     out.pop("SKEWLESS_API_TOKEN", None)
     if redis_port:
-        out.update(FEAST_FS_YAML_FILE_PATH="feature_store.redis.yaml",
-                   SKEWLESS_REDIS=f"127.0.0.1:{redis_port}")
+        out.update(
+            FEAST_FS_YAML_FILE_PATH="feature_store.redis.yaml",
+            SKEWLESS_REDIS=f"127.0.0.1:{redis_port}",
+        )
     return out
 
 
 def start_redis(folder: Path, port: int) -> subprocess.Popen:
     exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(folder),
-                             "--dbfilename", "online.rdb"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+            "--dbfilename",
+            "online.rdb",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError):
@@ -103,18 +148,37 @@ def build(cache: Path, home: Path) -> Path:
         shutil.copytree(ROOT, root, ignore=IGNORE)
         Project(root).prepare()
         exe = Path(sys.executable).parent / "skewless"
-        subprocess.run([str(exe), "demo", "--project-dir", str(root)], env=environment(root, home),
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(exe), "demo", "--project-dir", str(root)],
+            env=environment(root, home),
+            check=True,
+            capture_output=True,
+        )
         (root / "data" / "redis").mkdir(parents=True, exist_ok=True)
         port = free_port()
         redis = start_redis(root / "data" / "redis", port)
         try:
             env = environment(root, home, port)
-            subprocess.run([str(Path(sys.executable).parent / "feast"), "apply"],
-                           cwd=root / "feature_repo", env=env, check=True, capture_output=True)
-            subprocess.run([str(exe), "materialize", "--project-dir", str(root), "--end",
-                            end_of(root, home).isoformat()], env=env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [str(Path(sys.executable).parent / "feast"), "apply"],
+                cwd=root / "feature_repo",
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(
+                [
+                    str(exe),
+                    "materialize",
+                    "--project-dir",
+                    str(root),
+                    "--end",
+                    end_of(root, home).isoformat(),
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             redis_command(port, "SAVE")
         finally:
             redis.terminate()
@@ -161,8 +225,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def throughput(port: int, leads: list[int], as_of, seconds: float, fresh_clients: int,
-               expected_fresh: dict[int, dict]) -> float:
+def throughput(
+    port: int,
+    leads: list[int],
+    as_of,
+    seconds: float,
+    fresh_clients: int,
+    expected_fresh: dict[int, dict],
+) -> float:
     """Stored requests/s of 4 clients while ``fresh_clients`` others ask fresh features."""
     stop, counts, wrong = threading.Event(), [], []
 
@@ -218,15 +288,25 @@ def postgres_copy(root: Path, dsn: str) -> None:
     import duckdb
     import psycopg2
 
-    types = {"BIGINT": "bigint", "INTEGER": "integer", "TIMESTAMP": "timestamp", "VARCHAR": "text",
-             "DOUBLE": "double precision", "BOOLEAN": "boolean", "DATE": "date"}
+    types = {
+        "BIGINT": "bigint",
+        "INTEGER": "integer",
+        "TIMESTAMP": "timestamp",
+        "VARCHAR": "text",
+        "DOUBLE": "double precision",
+        "BOOLEAN": "boolean",
+        "DATE": "date",
+    }
     duck = duckdb.connect(str(root / "data" / "skewless.duckdb"), read_only=True)
     pg = psycopg2.connect(dsn)
     with pg, pg.cursor() as cur:
         for table in ("stg_crm__emails", "stg_crm__web_visits"):
             columns = duck.execute(f"describe {table}").fetchall()
-            cur.execute(f'create table "{table}" ('
-                        + ", ".join(f'"{c[0]}" {types.get(c[1], "text")}' for c in columns) + ")")
+            cur.execute(
+                f'create table "{table}" ('
+                + ", ".join(f'"{c[0]}" {types.get(c[1], "text")}' for c in columns)
+                + ")"
+            )
             with tempfile.NamedTemporaryFile(suffix=".csv") as csv:
                 duck.execute(f"copy {table} to '{csv.name}' (header false)")
                 with open(csv.name) as f:
@@ -243,8 +323,12 @@ def fault_run(root: Path, home: Path, leads: list[int], as_of, log: Path) -> Non
     api = free_port()
     exe = Path(sys.executable).parent / "skewless"
     env = environment(root, home, port)
-    with process([str(exe), "serve", "--project-dir", str(root), "--port", str(api)], log,
-                 http_ready(api), env=env):
+    with process(
+        [str(exe), "serve", "--project-dir", str(root), "--port", str(api)],
+        log,
+        http_ready(api),
+        env=env,
+    ):
         expected = {lead: Client(api).post(body([lead], STORED, as_of)) for lead in leads[:200]}
         assert all(status == 200 for status, _ in expected.values())
         events: list[tuple[float, int, float, bool]] = []  # (at, status, ms, right)
@@ -256,8 +340,14 @@ def fault_run(root: Path, home: Path, leads: list[int], as_of, log: Path) -> Non
                 lead = rng.choice(leads[:200])
                 t0 = time.monotonic()
                 status, out = c.post(body([lead], STORED, as_of))
-                events.append((t0 - started, status, (time.monotonic() - t0) * 1000,
-                               status != 200 or out == expected[lead][1]))
+                events.append(
+                    (
+                        t0 - started,
+                        status,
+                        (time.monotonic() - t0) * 1000,
+                        status != 200 or out == expected[lead][1],
+                    )
+                )
 
         threads = [threading.Thread(target=client) for _ in range(4)]
         for t in threads:
@@ -282,8 +372,10 @@ def fault_run(root: Path, home: Path, leads: list[int], as_of, log: Path) -> Non
     line("fault_503s", len(unavailable))
     line("fault_503_max_ms", f"{max((e[2] for e in unavailable), default=0):.0f}")
     line("fault_other_statuses", sum(e[1] not in (200, 503) for e in events))
-    line("fault_200s_while_down",
-         sum(1 for e in events if down + 0.1 < e[0] < restarting and e[1] == 200))
+    line(
+        "fault_200s_while_down",
+        sum(1 for e in events if down + 0.1 < e[0] < restarting and e[1] == 200),
+    )
     line("fault_recovery_s", f"{(min(e[0] for e in after) - up) if after else float('nan'):.2f}")
     line("fault_wrong_answers", sum(not e[3] for e in events))
 
@@ -310,17 +402,26 @@ def main() -> None:
     with duckdb.connect(str(root / "data" / "skewless.duckdb"), read_only=True) as con:
         leads = [r[0] for r in con.sql("select lead_id from stg_crm__leads order by 1").fetchall()]
         # leads with recent events, so the fresh figures are not of empty windows only
-        busy = [r[0] for r in con.execute(
-            "select distinct lead_id from stg_crm__web_visits where visited_at > ?::timestamp - "
-            "interval 2 day", [as_of]).fetchall()] or leads
+        busy = [
+            r[0]
+            for r in con.execute(
+                "select distinct lead_id from stg_crm__web_visits where visited_at > "
+                "?::timestamp - interval 2 day",
+                [as_of],
+            ).fetchall()
+        ] or leads
     server = FeatureServer(project)
     expected = {lead: server.get([lead], FRESH, as_of=as_of) for lead in leads}
     server.close()
 
     api = free_port()
     exe = Path(sys.executable).parent / "skewless"
-    with process([str(exe), "serve", "--project-dir", str(root), "--port", str(api)],
-                 cache / "serve.log", http_ready(api), env=environment(root, home)):
+    with process(
+        [str(exe), "serve", "--project-dir", str(root), "--port", str(api)],
+        cache / "serve.log",
+        http_ready(api),
+        env=environment(root, home),
+    ):
         alone = throughput(api, leads, as_of, args.seconds, 0, expected)
         mixed = throughput(api, leads, as_of, args.seconds, 4, expected)
         line("stored_rps_alone", f"{alone:.0f}")
@@ -331,12 +432,16 @@ def main() -> None:
 
     floor_con = duckdb.connect(str(root / "data" / "skewless.duckdb"), read_only=True)
     floor = fresh_latency(
-        lambda k: floor_con.execute(FLOOR["duckdb"], {"k": k, "t": as_of}).fetchall(), busy)
+        lambda k: floor_con.execute(FLOOR["duckdb"], {"k": k, "t": as_of}).fetchall(), busy
+    )
     line("duckdb_floor_p99_ms", f"{percentile(floor, 99):.2f}")
     report_latency("duckdb_fresh_http_1key", http_ms, floor)
     server = FeatureServer(project)
-    report_latency("duckdb_fresh_sdk_1key", fresh_latency(
-        lambda k: server.get([k], FRESH, as_of=as_of), busy), floor)
+    report_latency(
+        "duckdb_fresh_sdk_1key",
+        fresh_latency(lambda k: server.get([k], FRESH, as_of=as_of), busy),
+        floor,
+    )
     server.close()
     floor_con.close()
 
@@ -347,15 +452,19 @@ def main() -> None:
         con = psycopg2.connect(pg.dsn())
         con.autocommit = True
         cur = con.cursor()
-        floor = fresh_latency(lambda k: (cur.execute(FLOOR["postgres"], {"k": k, "t": as_of}),
-                                         cur.fetchall()), busy)
+        floor = fresh_latency(
+            lambda k: (cur.execute(FLOOR["postgres"], {"k": k, "t": as_of}), cur.fetchall()), busy
+        )
         line("postgres_floor_p99_ms", f"{percentile(floor, 99):.2f}")
         server = FeatureServer(project, events=PostgresEvents(pg.dsn()))
         for lead in busy[:50]:
             if server.get([lead], FRESH, as_of=as_of) != expected[lead]:
                 raise SystemExit(f"PostgreSQL and DuckDB fresh answers differ for lead {lead}")
-        report_latency("postgres_fresh_sdk_1key", fresh_latency(
-            lambda k: server.get([k], FRESH, as_of=as_of), busy), floor)
+        report_latency(
+            "postgres_fresh_sdk_1key",
+            fresh_latency(lambda k: server.get([k], FRESH, as_of=as_of), busy),
+            floor,
+        )
         server.close()
         con.close()
 

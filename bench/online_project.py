@@ -21,18 +21,30 @@ from processes import redis_command, redis_server
 VIEW, ENTITY, KEY = "account_features", "account", "account_id"
 AS_OF = datetime(2026, 6, 1)
 TTL_DAYS, VERSIONS = 30, 5
-FEATURES = [  # (name, contract data_type, raw expression over h(n): a hash of (account, version, n))
+# (name, contract data_type, raw expression over h(n): a hash of (account, version, n))
+FEATURES = [
     ("balance", "double", "(h(1) % 10000000) / 100.0"),
     ("credit_score", "integer", "300 + h(2) % 550"),
     ("tenure_days", "bigint", "h(3) % 3650"),
     ("avg_txn_amount", "double", "(h(4) % 100000) / 100.0"),
     ("txn_count_30d", "bigint", "h(5) % 200"),
     ("country", "varchar", "['de', 'fr', 'us', 'gb', 'jp', 'br', 'in', 'es'][1 + h(6) % 8]"),
-    ("plan", "varchar", "case when h(7) % 20 = 0 then null else ['free', 'pro', 'team', 'enterprise'][1 + h(7) % 4] end"),
+    (
+        "plan",
+        "varchar",
+        "case when h(7) % 20 = 0 then null "
+        "else ['free', 'pro', 'team', 'enterprise'][1 + h(7) % 4] end",
+    ),
     ("is_active", "boolean", "h(8) % 10 > 1"),
     ("churn_risk", "double", "(h(9) % 1000) / 1000.0"),
-    ("hours_since_login", "double", "case when h(10) % 10 = 0 then null else (h(10) % 72000) / 100.0 end"),
+    (
+        "hours_since_login",
+        "double",
+        "case when h(10) % 10 = 0 then null else (h(10) % 72000) / 100.0 end",
+    ),
 ]
+
+
 def project_files(entities: int) -> dict[str, str]:
     """The dbt project + Feast repo, as a user would write them."""
     casts = ",\n".join(f"    cast({n} as {t}) as {n}" for n, t, _ in FEATURES)
@@ -67,12 +79,15 @@ def project_files(entities: int) -> dict[str, str]:
             online_bench:
               target: duckdb
               outputs:
-                duckdb: {type: duckdb, path: data/bench.duckdb, external_root: data/features, threads: 2,
+                duckdb: {type: duckdb, path: data/bench.duckdb, external_root: data/features, """
+            """threads: 2,
                          settings: {TimeZone: UTC}}
             """),
-        f"models/{VIEW}.sql": (f"-- One row per account version ({entities} accounts x {VERSIONS}).\n"
-                               f"select\n    {KEY},\n    event_ts,\n    created_ts,\n{casts}\n"
-                               "from read_parquet('data/raw/account_snapshots.parquet')\n"),
+        f"models/{VIEW}.sql": (
+            f"-- One row per account version ({entities} accounts x {VERSIONS}).\n"
+            f"select\n    {KEY},\n    event_ts,\n    created_ts,\n{casts}\n"
+            "from read_parquet('data/raw/account_snapshots.parquet')\n"
+        ),
         f"models/{VIEW}.yml": dedent(f"""\
             version: 2
             models:
@@ -89,7 +104,9 @@ def project_files(entities: int) -> dict[str, str]:
                   - {{name: {KEY}, data_type: bigint}}
                   - {{name: event_ts, data_type: timestamp}}
                   - {{name: created_ts, data_type: timestamp}}
-            """) + columns + "\n",
+            """)
+        + columns
+        + "\n",
         "feature_repo/definitions.py": dedent("""\
             from pathlib import Path
 
@@ -98,9 +115,11 @@ def project_files(entities: int) -> dict[str, str]:
             globals().update(feast_definitions(Path(__file__).resolve().parent.parent).by_name())
             """),
         "feature_repo/feature_store.yaml": store.format(
-            suffix="", online="  type: sqlite\n  path: ../data/feast/online_store.db"),
+            suffix="", online="  type: sqlite\n  path: ../data/feast/online_store.db"
+        ),
         "feature_repo/feature_store.redis.yaml": store.format(
-            suffix=".redis", online="  type: redis\n  connection_string: ${SKEWLESS_REDIS}"),
+            suffix=".redis", online="  type: redis\n  connection_string: ${SKEWLESS_REDIS}"
+        ),
     }
 
 
@@ -110,12 +129,17 @@ def generate_raw(path: Path, entities: int) -> None:
     def h(n: int) -> str:
         return f"(hash({KEY}, v, {n}) % 1000000007)::bigint"
 
-    columns = ",\n".join(re.sub(r"h\((\d+)\)", lambda m: h(int(m[1])), expr) + f" as {name}"
-                         for name, _, expr in FEATURES)
+    columns = ",\n".join(
+        re.sub(r"h\((\d+)\)", lambda m: h(int(m[1])), expr) + f" as {name}"
+        for name, _, expr in FEATURES
+    )
     # an account's latest version is 0-33 days old at AS_OF (~8% past the 30-day ttl), its
     # earlier ones a week apart; each is written up to 10 minutes later, 1% of them 2 days later
     # (a few of those not yet at AS_OF: the previous version is what training and serving see)
-    age = f"(hash({KEY}) % {32 * 86400})::bigint + ({VERSIONS - 1} - v) * {7 * 86400} + {h(11)} % 86400"
+    age = (
+        f"(hash({KEY}) % {32 * 86400})::bigint + ({VERSIONS - 1} - v) * {7 * 86400} "
+        f"+ {h(11)} % 86400"
+    )
     late = f"to_seconds({h(0)} % 600 + case when {h(12)} % 100 = 0 then {2 * 86400} else 0 end)"
     duckdb.connect().execute(f"""
         copy (
@@ -127,9 +151,16 @@ def generate_raw(path: Path, entities: int) -> None:
 
 
 def env(root: Path, home: Path, backend: str, redis_port: int | None = None) -> dict[str, str]:
-    out = {**os.environ, "HOME": str(home), "DBT_PROFILES_DIR": str(root), "FEAST_USAGE": "False",
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-           "FEAST_FS_YAML_FILE_PATH": "feature_store.redis.yaml" if backend == "redis" else "feature_store.yaml"}
+    out = {
+        **os.environ,
+        "HOME": str(home),
+        "DBT_PROFILES_DIR": str(root),
+        "FEAST_USAGE": "False",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "FEAST_FS_YAML_FILE_PATH": "feature_store.redis.yaml"
+        if backend == "redis"
+        else "feature_store.yaml",
+    }
     if redis_port:
         out["SKEWLESS_REDIS"] = f"127.0.0.1:{redis_port}"
     return out
@@ -137,7 +168,9 @@ def env(root: Path, home: Path, backend: str, redis_port: int | None = None) -> 
 
 def run(cmd: list[str], cwd: Path, environ: dict[str, str]) -> None:
     exe = Path(sys.executable).parent / cmd[0]
-    proc = subprocess.run([str(exe), *cmd[1:]], cwd=cwd, env=environ, capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(exe), *cmd[1:]], cwd=cwd, env=environ, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise SystemExit(f"`{' '.join(cmd)}` failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
 
@@ -160,16 +193,29 @@ def build(cache: Path, entities: int, home: Path) -> Path:
         run(["dbt", "build"], root, sqlite)
         started = time.perf_counter()
         run(["feast", "apply"], root / "feature_repo", sqlite)
-        run(["skewless", "materialize", "--project-dir", str(root), "--end", AS_OF.isoformat()], root, sqlite)
-        say(f"materialized {entities} accounts into SQLite in {time.perf_counter() - started:.0f} s")
+        run(
+            ["skewless", "materialize", "--project-dir", str(root), "--end", AS_OF.isoformat()],
+            root,
+            sqlite,
+        )
+        say(
+            f"materialized {entities} accounts into SQLite in {time.perf_counter() - started:.0f} s"
+        )
         with redis_server(root / "data/redis") as server:
             port = server.port
             started = time.perf_counter()
             redis = env(root, home, "redis", port)
             run(["feast", "apply"], root / "feature_repo", redis)
-            run(["skewless", "materialize", "--project-dir", str(root), "--end", AS_OF.isoformat()], root, redis)
+            run(
+                ["skewless", "materialize", "--project-dir", str(root), "--end", AS_OF.isoformat()],
+                root,
+                redis,
+            )
             redis_command(port, "SAVE")
-            say(f"materialized {entities} accounts into Redis in {time.perf_counter() - started:.0f} s")
+            say(
+                f"materialized {entities} accounts into Redis in "
+                f"{time.perf_counter() - started:.0f} s"
+            )
         marker.write_text(f"built {entities} entities\n")
 
     cached(cache / "built.txt", make)

@@ -33,7 +33,8 @@ def generate(cache: Path, entities: int, rows: int, spine: int) -> None:
             copy (
               with base as (
                 select (hash(i, 1) % {entities})::bigint as k,
-                       timestamp '2026-01-01' + to_seconds((hash(i, 2) % (180 * 86400))::bigint) as e,
+                       timestamp '2026-01-01' + """
+                       f"""to_seconds((hash(i, 2) % (180 * 86400))::bigint) as e,
                        (hash(i, 3) % 1000) / 1000.0 as v1, (hash(i, 4) % 100)::bigint as v2, i
                 from range({base}) t(i)),
               stamped as (
@@ -50,7 +51,8 @@ def generate(cache: Path, entities: int, rows: int, spine: int) -> None:
     def spine_rows(path: Path) -> None:
         con.execute(f"""
             copy (select i::bigint as rid, (hash(i, 7) % {entities})::bigint as k,
-                         timestamp '2026-01-15' + to_seconds((hash(i, 8) % (180 * 86400))::bigint) as t
+                         timestamp '2026-01-15' + """
+                         f"""to_seconds((hash(i, 8) % (180 * 86400))::bigint) as t
                   from range({spine}) t(i)) to '{path}' (format parquet)""")
 
     cached(cache / "features.parquet", features)
@@ -58,6 +60,7 @@ def generate(cache: Path, entities: int, rows: int, spine: int) -> None:
 
 
 # -- workers: each runs in its own process ------------------------------------------------------
+
 
 def worker(name: str, cache: Path) -> None:
     import duckdb
@@ -98,28 +101,46 @@ def feast_worker(cache: Path, ttl: bool):
     repo = cache / ("feast_ttl" if ttl else "feast_nottl")
     repo.mkdir(exist_ok=True)
     entity = Entity(name="entity", join_keys=["k"], value_type=ValueType.INT64)
-    view = FeatureView(name="features", entities=[entity], ttl=timedelta(days=TTL_DAYS if ttl else 0),
-                       schema=[Field(name="v1", dtype=Float64), Field(name="v2", dtype=Int64)],
-                       source=FileSource(path=str(cache / "features.parquet"), timestamp_field="e",
-                                         created_timestamp_column="c"))
-    store = FeatureStore(config=RepoConfig(
-        project="bench", provider="local", registry=str(repo / "registry.db"),
-        offline_store={"type": "duckdb"}, online_store={"type": "sqlite", "path": str(repo / "online.db")},
-        entity_key_serialization_version=3, repo_path=str(repo)))
+    view = FeatureView(
+        name="features",
+        entities=[entity],
+        ttl=timedelta(days=TTL_DAYS if ttl else 0),
+        schema=[Field(name="v1", dtype=Float64), Field(name="v2", dtype=Int64)],
+        source=FileSource(
+            path=str(cache / "features.parquet"), timestamp_field="e", created_timestamp_column="c"
+        ),
+    )
+    store = FeatureStore(
+        config=RepoConfig(
+            project="bench",
+            provider="local",
+            registry=str(repo / "registry.db"),
+            offline_store={"type": "duckdb"},
+            online_store={"type": "sqlite", "path": str(repo / "online.db")},
+            entity_key_serialization_version=3,
+            repo_path=str(repo),
+        )
+    )
     store.apply([entity, view])
     spine = pd.read_parquet(cache / "spine.parquet").rename(columns={"t": "event_timestamp"})
     with Clock() as clock:
-        table = store.get_historical_features(entity_df=spine, features=["features:v1", "features:v2"],
-                                              filter_by_created_timestamp=True).to_arrow()
+        table = store.get_historical_features(
+            entity_df=spine,
+            features=["features:v1", "features:v2"],
+            filter_by_created_timestamp=True,
+        ).to_arrow()
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    ts = pc.cast(pc.cast(table["event_timestamp"], pa.timestamp("us", tz="UTC")), pa.timestamp("us"))
+    ts = pc.cast(
+        pc.cast(table["event_timestamp"], pa.timestamp("us", tz="UTC")), pa.timestamp("us")
+    )
     table = table.append_column("t", ts)
     return table, clock
 
 
 # -- the parent: generate, build, run, compare, print -------------------------------------------
+
 
 def compare(cache: Path) -> None:
     import duckdb
@@ -128,8 +149,10 @@ def compare(cache: Path) -> None:
     o = lambda n: f"read_parquet('{cache}/out_{n}.parquet')"  # noqa: E731
 
     def differing(a: str, b: str) -> int:
-        return con.sql(f"select count(*) from ((select * from {o(a)} except all select * from {o(b)}) "
-                       f"union all (select * from {o(b)} except all select * from {o(a)}))").fetchall()[0][0]
+        return con.sql(
+            f"select count(*) from ((select * from {o(a)} except all select * from {o(b)}) "
+            f"union all (select * from {o(b)} except all select * from {o(a)}))"
+        ).fetchall()[0][0]
 
     for ours, feast in (("ours_ttl", "feast_ttl"), ("ours_nottl", "feast_nottl")):
         n = differing(ours, feast)
@@ -139,7 +162,7 @@ def compare(cache: Path) -> None:
     # raw ASOF has no availability rule: every difference must be a row not yet written at t
     unexplained = con.sql(f"""
         with diff as (
-            select o.rid, o.k, o.t from {o('ours_ttl')} o join {o('raw_asof')} r using (rid)
+            select o.rid, o.k, o.t from {o("ours_ttl")} o join {o("raw_asof")} r using (rid)
             where o.v1 is distinct from r.v1 or o.v2 is distinct from r.v2)
         select count(*) filter (where not exists (
                    select 1 from read_parquet('{cache}/features.parquet') f
@@ -178,11 +201,20 @@ def main() -> None:
     compare(cache)
     line("pit_vs_raw_asof_ratio", results["ours_ttl"]["seconds"] / results["raw_asof"]["seconds"])
     line("feast_ttl_vs_pit_ratio", results["feast_ttl"]["seconds"] / results["ours_ttl"]["seconds"])
-    line("feast_nottl_vs_pit_ratio", results["feast_nottl"]["seconds"] / results["ours_nottl"]["seconds"])
+    line(
+        "feast_nottl_vs_pit_ratio",
+        results["feast_nottl"]["seconds"] / results["ours_nottl"]["seconds"],
+    )
     # the headroom: the hand-written ASOF JOIN does less than the contract (no availability rule),
     # so these bound what any exact point-in-time join built on DuckDB's ASOF JOIN can reach
-    line("feast_ttl_vs_raw_asof_ratio", results["feast_ttl"]["seconds"] / results["raw_asof"]["seconds"])
-    line("feast_nottl_vs_raw_asof_ratio", results["feast_nottl"]["seconds"] / results["raw_asof"]["seconds"])
+    line(
+        "feast_ttl_vs_raw_asof_ratio",
+        results["feast_ttl"]["seconds"] / results["raw_asof"]["seconds"],
+    )
+    line(
+        "feast_nottl_vs_raw_asof_ratio",
+        results["feast_nottl"]["seconds"] / results["raw_asof"]["seconds"],
+    )
     line("pit_peak_rss_mb", max(results["ours_ttl"]["rss_mb"], results["ours_nottl"]["rss_mb"]))
 
 

@@ -20,11 +20,15 @@ from tests.support.servers import free_port, redis_server  # noqa: E402,F401  (r
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], log: Path, ready: Callable[[], bool], **popen) -> Iterator[subprocess.Popen]:
+def process(
+    cmd: list[str], log: Path, ready: Callable[[], bool], **popen
+) -> Iterator[subprocess.Popen]:
     """Start ``cmd`` in a new session, wait until ``ready()``; at exit stop its whole group
     (gunicorn forks a worker), SIGKILL after 10 s."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen
+        )
     try:
         deadline = time.monotonic() + 120
         while not ready():
@@ -57,4 +61,5 @@ def http_ready(port: int, path: str = "/health") -> Callable[[], bool]:
             return conn.getresponse().status == 200
         except OSError:
             return False
+
     return ready

@@ -24,22 +24,33 @@ from common import CACHE, Clock, build_views, cached, line, run_worker  # noqa: 
 
 WINDOWS = {"1d": 1, "7d": 7, "30d": 30}
 SAMPLE_EVERY = 10
-PARTS = {"ours": "windows", "ours_running": "windows_running", "ours_max": "windows_max"}  # worker -> bench model
+PARTS = {
+    "ours": "windows",
+    "ours_running": "windows_running",
+    "ours_max": "windows_max",
+}  # worker -> bench model
 
 
 def generate(cache: Path, entities: int, events: int, spine: int) -> None:
     import duckdb
 
     con = duckdb.connect()
-    cached(cache / "events.parquet", lambda p: con.execute(f"""
+    cached(
+        cache / "events.parquet",
+        lambda p: con.execute(f"""
         copy (select (hash(i, 1) % {entities})::bigint as k,
-                     timestamp '2026-01-01' + to_seconds((hash(i, 2) % (180 * 86400))::bigint) as ts,
+                     timestamp '2026-01-01' + """
+                     f"""to_seconds((hash(i, 2) % (180 * 86400))::bigint) as ts,
                      (hash(i, 3) % 1000)::bigint as amount
-              from range({events}) t(i)) to '{p}' (format parquet)"""))
-    cached(cache / "spine.parquet", lambda p: con.execute(f"""
+              from range({events}) t(i)) to '{p}' (format parquet)"""),
+    )
+    cached(
+        cache / "spine.parquet",
+        lambda p: con.execute(f"""
         copy (select i::bigint as rid, (hash(i, 7) % {entities})::bigint as k,
                      timestamp '2026-01-15' + to_seconds((hash(i, 8) % (180 * 86400))::bigint) as t
-              from range({spine}) t(i)) to '{p}' (format parquet)"""))
+              from range({spine}) t(i)) to '{p}' (format parquet)"""),
+    )
 
 
 def naive_sql(cache: Path) -> str:
@@ -47,12 +58,14 @@ def naive_sql(cache: Path) -> str:
     cols = []
     for label, days in WINDOWS.items():
         inside = f"e.ts > s.t - interval {days} days"
-        cols += [f"count(e.ts) filter (where {inside}) as n_{label}",
-                 f"coalesce(sum(e.amount) filter (where {inside}), 0) as total_{label}",
-                 f"avg(e.amount) filter (where {inside}) as mean_{label}",
-                 f"max(e.amount) filter (where {inside}) as hi_{label}"]
+        cols += [
+            f"count(e.ts) filter (where {inside}) as n_{label}",
+            f"coalesce(sum(e.amount) filter (where {inside}), 0) as total_{label}",
+            f"avg(e.amount) filter (where {inside}) as mean_{label}",
+            f"max(e.amount) filter (where {inside}) as hi_{label}",
+        ]
     return f"""
-        select s.rid, s.k, s.t, {', '.join(cols)}
+        select s.rid, s.k, s.t, {", ".join(cols)}
         from (select * from read_parquet('{cache}/spine.parquet') where rid % {SAMPLE_EVERY} = 0) s
         left join read_parquet('{cache}/events.parquet') e
           on e.k = s.k and e.ts <= s.t and e.ts > s.t - interval {widest} days
@@ -86,28 +99,52 @@ def compare(cache: Path) -> None:
     import duckdb
 
     exact = [f"n.{a}_{w} is distinct from o.{a}_{w}" for w in WINDOWS for a in ("n", "total", "hi")]
-    close = [f"coalesce(abs(n.mean_{w} - o.mean_{w}) > 1e-9, (n.mean_{w} is null) <> (o.mean_{w} is null))"
-             for w in WINDOWS]
-    bad = duckdb.connect().sql(f"""
+    close = [
+        f"coalesce(abs(n.mean_{w} - o.mean_{w}) > 1e-9, "
+        f"(n.mean_{w} is null) <> (o.mean_{w} is null))"
+        for w in WINDOWS
+    ]
+    bad = (
+        duckdb.connect()
+        .sql(f"""
         select count(*) from read_parquet('{cache}/out_windows_naive.parquet') n
         left join read_parquet('{cache}/out_windows_ours.parquet') o using (rid)
-        where o.rid is null or {' or '.join(exact + close)}""").fetchall()[0][0]
+        where o.rid is null or {" or ".join(exact + close)}""")
+        .fetchall()[0][0]
+    )
     line("naive_vs_ours_differing_rows", bad)
     if bad:
-        raise SystemExit(f"window_aggregates differs from the naive range join on {bad} sampled rows")
+        raise SystemExit(
+            f"window_aggregates differs from the naive range join on {bad} sampled rows"
+        )
     for part, aggregates in (("running", ("n", "total", "mean")), ("max", ("hi",))):
-        n = _differing(cache, "ours", f"ours_{part}", ", ".join(f"{a}_{w}" for w in WINDOWS for a in aggregates))
+        n = _differing(
+            cache,
+            "ours",
+            f"ours_{part}",
+            ", ".join(f"{a}_{w}" for w in WINDOWS for a in aggregates),
+        )
         line(f"{part}_vs_ours_differing_rows", n)
         if n:
-            raise SystemExit(f"window_aggregates with only its {part} aggregates differs from the full call on {n} rows")
+            raise SystemExit(
+                f"window_aggregates with only its {part} aggregates differs from the full call "
+                f"on {n} rows"
+            )
 
 
 def _differing(cache: Path, a: str, b: str, columns: str) -> int:
     """Rows (rid + ``columns``) of out_windows_<a> and out_windows_<b> not in the other."""
     import duckdb
 
-    x, y = (f"(select rid, {columns} from read_parquet('{cache}/out_windows_{n}.parquet'))" for n in (a, b))
-    return duckdb.connect().sql(f"select count(*) from (({x} except all {y}) union all ({y} except all {x}))").fetchall()[0][0]
+    x, y = (
+        f"(select rid, {columns} from read_parquet('{cache}/out_windows_{n}.parquet'))"
+        for n in (a, b)
+    )
+    return (
+        duckdb.connect()
+        .sql(f"select count(*) from (({x} except all {y}) union all ({y} except all {x}))")
+        .fetchall()[0][0]
+    )
 
 
 def main() -> None:
@@ -134,9 +171,14 @@ def main() -> None:
         line(f"windows_{name}_peak_rss_mb", results[name]["rss_mb"])
     compare(cache)
     line("windows_vs_raw_asof_ratio", results["ours"]["seconds"] / results["raw_asof"]["seconds"])
-    line("windows_count_sum_avg_vs_raw_asof_ratio",
-         results["ours_running"]["seconds"] / results["raw_asof"]["seconds"])
-    line("windows_max_vs_raw_asof_ratio", results["ours_max"]["seconds"] / results["raw_asof"]["seconds"])
+    line(
+        "windows_count_sum_avg_vs_raw_asof_ratio",
+        results["ours_running"]["seconds"] / results["raw_asof"]["seconds"],
+    )
+    line(
+        "windows_max_vs_raw_asof_ratio",
+        results["ours_max"]["seconds"] / results["raw_asof"]["seconds"],
+    )
     naive_full = results["naive"]["seconds"] * SAMPLE_EVERY
     line("naive_range_join_extrapolated_seconds", naive_full)
     line("naive_extrapolated_vs_windows_ratio", naive_full / results["ours"]["seconds"])

@@ -14,8 +14,9 @@ from skewless.feast.definitions import feast_definitions_or_exit, keep_materiali
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 # Views already materialized keep their ranges, so `feast apply` with no change says so.
-definitions = keep_materialized_ranges(feast_definitions_or_exit(PROJECT_DIR),
-                                       Path(__file__).resolve().parent)
+definitions = keep_materialized_ranges(
+    feast_definitions_or_exit(PROJECT_DIR), Path(__file__).resolve().parent
+)
 
 # Feast registers the objects it finds at module level: expose each one under its own name
 # (entity_lead, view_lead_profile, service_lead_conversion, ...).

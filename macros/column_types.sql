@@ -1,5 +1,5 @@
 {#-
-  Column types the point-in-time join can compare exactly (DESIGN section 5): join keys of one
+  Column types the point-in-time join can compare exactly (docs/design.md §5): join keys of one
   type family on both sides; instants that are plain UTC timestamps of at most microsecond
   precision (TIMESTAMP, TIMESTAMP_MS, TIMESTAMP_S), never text, zoned or nanosecond ones.
 -#}

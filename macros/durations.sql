@@ -6,7 +6,7 @@
 
 {#- duration_seconds(duration, context): '30d' -> 2592000. -#}
 {% macro duration_seconds(duration, context='duration') -%}
-  {%- set match = modules.re.fullmatch('\s*(\d+)\s*([smhdw])\s*', duration | string) -%}
+  {%- set match = modules.re.fullmatch(' *([0-9]+) *([smhdw]) *', duration | string) -%}
   {%- if not match -%}
     {{ exceptions.raise_compiler_error(
          "skewless: " ~ context ~ " '" ~ duration
@@ -19,7 +19,7 @@
 {#- interval_literal(duration, context): '30d' -> interval '30 days'. -#}
 {% macro interval_literal(duration, context='duration') -%}
   {%- do skewless.duration_seconds(duration, context) -%}
-  {%- set match = modules.re.fullmatch('\s*(\d+)\s*([smhdw])\s*', duration | string) -%}
+  {%- set match = modules.re.fullmatch(' *([0-9]+) *([smhdw]) *', duration | string) -%}
   {%- set units = {'s': 'seconds', 'm': 'minutes', 'h': 'hours', 'd': 'days', 'w': 'weeks'} -%}
   interval '{{ match.group(1) }} {{ units[match.group(2)] }}'
 {%- endmacro %}

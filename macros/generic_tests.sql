@@ -14,7 +14,7 @@ select {{ column_name }} from {{ model }} where {{ column_name }} < 0
 {#-
   feature_view_rows_unique: a feature view has at most one row per (join keys, timestamp,
   created) and no NULL timestamp; two rows equal on those would make the as-of pick arbitrary
-  (DESIGN section 3), so they are an error, never a silent random pick.
+  (docs/design.md §3), so they are an error, never a silent random pick.
 -#}
 {% test feature_view_rows_unique(model) %}
 {%- set spec = skewless.feature_view_spec(model) if execute

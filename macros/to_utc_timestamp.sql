@@ -1,5 +1,5 @@
 {#-
-  to_utc_timestamp(column): a raw timestamp string -> UTC `timestamp` (DESIGN section 5).
+  to_utc_timestamp(column): a raw timestamp string -> UTC `timestamp` (docs/design.md §5).
 
   Contract: a string with an offset (`+02:00`, `-0500`, `Z`) is converted to the same instant
   in UTC; a naive string (or a bare date) is taken to be UTC already. The result never depends

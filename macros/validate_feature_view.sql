@@ -67,9 +67,8 @@
 {%- endmacro %}
 
 {% macro _require_positive(what, duration) -%}
-  {%- set match = modules.re.fullmatch(' *([0-9]+) *([smhdw]) *', duration | string) -%}
-  {%- if not match or (match.group(1) | int) == 0 -%}
+  {%- if skewless.duration_seconds(duration, what[10:]) == 0 -%}
     {{ exceptions.raise_compiler_error(what ~ " is '" ~ duration ~ "'; use a positive duration "
-         ~ "like 90s, 15m, 12h, 30d or 2w (a ttl of 0 would mean no ttl to Feast)") }}
+         ~ "(a ttl of 0 would mean no ttl to Feast)") }}
   {%- endif -%}
 {%- endmacro %}

@@ -27,11 +27,11 @@ from pathlib import Path
 import pandas as pd
 import sqlglot
 
+from skewless.audit_page import number
+from skewless.clock import naive_utc
 from skewless.manifest import FeatureViewSpec
 from skewless.online_sql import COMPILE_TARGET, MODES_DIR, unqualify_tables
 from skewless.project import Project
-from skewless.audit_page import number
-from skewless.clock import naive_utc
 from skewless.serving.server import FeatureServer
 
 SPINE = "_sk_audit_spine"
@@ -44,8 +44,12 @@ class FeatureAudit:
     feature: str
     compared: int = 0
     equal: int = 0
-    examples: list[tuple[str, object, object]] = field(default_factory=list)  # (key, served, offline)
-    pairs: list[tuple[object, object, bool]] = field(default_factory=list)  # (offline, served, equal)
+    examples: list[tuple[str, object, object]] = field(
+        default_factory=list
+    )  # (key, served, offline)
+    pairs: list[tuple[object, object, bool]] = field(
+        default_factory=list
+    )  # (offline, served, equal)
 
     @property
     def mismatches(self) -> int:
@@ -68,25 +72,46 @@ class AuditReport:
         return 1 if any(f.rate > self.threshold for f in self.features) else 0
 
     def text(self) -> str:
-        lines = [f"skewless audit of the instant {self.as_of.isoformat(sep=' ')} UTC over "
-                 f"{self.keys} keys (served at that instant vs the as-of macro recomputed there)",
-                 f"{'feature':<36} {'compared':>8} {'equal':>8} {'mismatch':>9}"]
+        lines = [
+            f"skewless audit of the instant {self.as_of.isoformat(sep=' ')} UTC over "
+            f"{self.keys} keys (served at that instant vs the as-of macro recomputed there)",
+            f"{'feature':<36} {'compared':>8} {'equal':>8} {'mismatch':>9}",
+        ]
         for f in self.features:
-            lines.append(f"{f.view + '.' + f.feature:<36} {f.compared:>8} {f.equal:>8} {f.rate:>9.2%}")
+            lines.append(
+                f"{f.view + '.' + f.feature:<36} {f.compared:>8} {f.equal:>8} {f.rate:>9.2%}"
+            )
             for key, served, offline in f.examples:
                 lines.append(f"    {key}: served {served!r}, offline {offline!r}")
         bad = [f for f in self.features if f.rate > self.threshold]
-        lines.append(f"{len(bad)} of {len(self.features)} features above the {self.threshold:.2%} threshold"
-                     if bad else f"every feature at or below the {self.threshold:.2%} threshold")
+        lines.append(
+            f"{len(bad)} of {len(self.features)} features above the {self.threshold:.2%} threshold"
+            if bad
+            else f"every feature at or below the {self.threshold:.2%} threshold"
+        )
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        return json.dumps({"as_of": self.as_of.isoformat(), "keys": self.keys, "threshold": self.threshold,
-                           "exit_code": self.exit_code,
-                           "features": [{"view": f.view, "feature": f.feature, "compared": f.compared,
-                                         "equal": f.equal, "mismatch_rate": f.rate,
-                                         "examples": [list(map(str, e)) for e in f.examples]}
-                                        for f in self.features]}, indent=2)
+        return json.dumps(
+            {
+                "as_of": self.as_of.isoformat(),
+                "keys": self.keys,
+                "threshold": self.threshold,
+                "exit_code": self.exit_code,
+                "features": [
+                    {
+                        "view": f.view,
+                        "feature": f.feature,
+                        "compared": f.compared,
+                        "equal": f.equal,
+                        "mismatch_rate": f.rate,
+                        "examples": [list(map(str, e)) for e in f.examples],
+                    }
+                    for f in self.features
+                ],
+            },
+            indent=2,
+        )
 
     def html(self) -> str:
         """The report as a page (summary table, a chart per feature): :mod:`skewless.audit_page`."""
@@ -109,24 +134,47 @@ def same(a, b) -> bool:
 def offline_sql(project: Project, views: list[FeatureViewSpec], keys: list[str]) -> str:
     """The as-of macro over the audit spine, compiled by dbt, with bare table names."""
     refs = ", ".join(f"ref('{v.name}')" for v in views)
-    inline = (f"{{{{ skewless.asof_join(spine='{SPINE}', spine_columns={keys + [AS_OF]!r}, spine_ts='{AS_OF}', "
-              f"feature_views=[{refs}], full_feature_names=true) }}}}")
-    sql = project.dbt("compile", "--quiet", "--target", COMPILE_TARGET, "--inline", inline,
-                      "--target-path", str(project.root / MODES_DIR / "audit"))
+    inline = (
+        f"{{{{ skewless.asof_join(spine='{SPINE}', spine_columns={keys + [AS_OF]!r}, "
+        f"spine_ts='{AS_OF}', feature_views=[{refs}], full_feature_names=true) }}}}"
+    )
+    sql = project.dbt(
+        "compile",
+        "--quiet",
+        "--target",
+        COMPILE_TARGET,
+        "--inline",
+        inline,
+        "--target-path",
+        str(project.root / MODES_DIR / "audit"),
+    )
     return unqualify_tables(sqlglot.parse_one(sql, read="duckdb")).sql(dialect="duckdb")
 
 
 def sample_keys(project: Project, views: list[FeatureViewSpec], n: int, seed: int) -> pd.DataFrame:
     keys = ", ".join(views[0].join_keys)
-    union = " union ".join(f"select {keys} from read_parquet('{v.path}')" for v in views if v.path.exists())
+    union = " union ".join(
+        f"select {keys} from read_parquet('{v.path}')" for v in views if v.path.exists()
+    )
     if not union:
-        raise FileNotFoundError(f"no built rows for {', '.join(v.name for v in views)}: run `dbt build` first")
+        raise FileNotFoundError(
+            f"no built rows for {', '.join(v.name for v in views)}: run `dbt build` first"
+        )
     with project.connect() as con:
-        return con.sql(f"select {keys} from ({union}) order by hash({keys}, {int(seed)}) limit {int(n)}").df()
+        return con.sql(
+            f"select {keys} from ({union}) order by hash({keys}, {int(seed)}) limit {int(n)}"
+        ).df()
 
 
-def run_audit(project: Project, server: FeatureServer, n_keys: int = 200, as_of: datetime | None = None,
-              threshold: float = 0.0, seed: int = 0, max_examples: int = 3) -> AuditReport:
+def run_audit(
+    project: Project,
+    server: FeatureServer,
+    n_keys: int = 200,
+    as_of: datetime | None = None,
+    threshold: float = 0.0,
+    seed: int = 0,
+    max_examples: int = 3,
+) -> AuditReport:
     """Audit every feature of every view (grouped by their join keys) at ``as_of`` (default now)."""
     as_of = naive_utc(as_of) or server.clock()
     groups: dict[tuple[str, ...], list[FeatureViewSpec]] = {}
@@ -137,7 +185,9 @@ def run_audit(project: Project, server: FeatureServer, n_keys: int = 200, as_of:
         spine = sample_keys(project, views, n_keys, seed).assign(**{AS_OF: as_of})
         sampled += len(spine)
         key_columns = {k: spine[k].tolist() for k in keys}
-        served = server.get(key_columns, [f"{v.name}:{f.name}" for v in views for f in v.features], as_of=as_of)
+        served = server.get(
+            key_columns, [f"{v.name}:{f.name}" for v in views for f in v.features], as_of=as_of
+        )
         sql = offline_sql(project, views, list(keys))
         with project.connect() as con:
             con.register(SPINE, spine)

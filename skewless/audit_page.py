@@ -48,9 +48,12 @@ def render_page(report: AuditReport) -> str:
     rows = "".join(_summary_row(f, report.threshold) for f in report.features)
     failing = sum(verdict(f, report.threshold) == "fail" for f in report.features)
     nulls = sum(verdict(f, report.threshold) == "all NULL" for f in report.features)
-    summary = (f"{failing} of {len(report.features)} features above the "
-               f"{report.threshold:.2%} mismatch threshold" if failing else
-               f"every feature at or below the {report.threshold:.2%} mismatch threshold")
+    summary = (
+        f"{failing} of {len(report.features)} features above the "
+        f"{report.threshold:.2%} mismatch threshold"
+        if failing
+        else f"every feature at or below the {report.threshold:.2%} mismatch threshold"
+    )
     if nulls:
         summary += f"; {nulls} compared only NULLs (nothing to compare: look at them)"
     sections = "".join(_section(f, report.threshold) for f in report.features)
@@ -63,25 +66,32 @@ def render_page(report: AuditReport) -> str:
         f"{report.keys} sampled keys. {html.escape(summary)}.</p>"
         "<table id='summary'><thead><tr><th>feature</th><th>compared</th><th>equal</th>"
         f"<th>mismatch rate</th><th>verdict</th></tr></thead><tbody>{rows}</tbody></table>"
-        f"{sections}</body></html>")
+        f"{sections}</body></html>"
+    )
 
 
 def _summary_row(feature: FeatureAudit, threshold: float) -> str:
     word = verdict(feature, threshold)
     css = {"pass": "pass", "fail": "fail", "all NULL": "null"}[word]
-    return (f"<tr><td>{html.escape(feature.view)}.{html.escape(feature.feature)}</td>"
-            f"<td>{feature.compared}</td><td>{feature.equal}</td><td>{feature.rate:.2%}</td>"
-            f"<td class='{css}'>{word}</td></tr>")
+    return (
+        f"<tr><td>{html.escape(feature.view)}.{html.escape(feature.feature)}</td>"
+        f"<td>{feature.compared}</td><td>{feature.equal}</td><td>{feature.rate:.2%}</td>"
+        f"<td class='{css}'>{word}</td></tr>"
+    )
 
 
 def _section(feature: FeatureAudit, threshold: float) -> str:
     name = f"{feature.view}.{feature.feature}"
     examples = "".join(
         f"<div class='example'>{html.escape(str(key))}: served {html.escape(repr(served))}, "
-        f"offline {html.escape(repr(offline))}</div>" for key, served, offline in feature.examples)
-    return (f"<section class='chart'><h2>{html.escape(name)}</h2>"
-            f"<div>{feature.equal}/{feature.compared} equal ({feature.rate:.2%} mismatch, "
-            f"{verdict(feature, threshold)})</div>{_chart(feature)}{examples}</section>")
+        f"offline {html.escape(repr(offline))}</div>"
+        for key, served, offline in feature.examples
+    )
+    return (
+        f"<section class='chart'><h2>{html.escape(name)}</h2>"
+        f"<div>{feature.equal}/{feature.compared} equal ({feature.rate:.2%} mismatch, "
+        f"{verdict(feature, threshold)})</div>{_chart(feature)}{examples}</section>"
+    )
 
 
 def _chart(feature: FeatureAudit) -> str:
@@ -108,7 +118,7 @@ def _chart(feature: FeatureAudit) -> str:
     finally:
         plt.close(fig)
     svg = out.getvalue()
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]
 
 
 def _scatter(ax, points: list[tuple[float, float, bool]]) -> None:
@@ -131,8 +141,12 @@ def _bars(ax, feature: FeatureAudit) -> None:
     differ = len(feature.pairs) - equal
     both_null = sum(1 for o, s, _ in feature.pairs if _missing(o) and _missing(s))
     labels = ["equal", "mismatch", "both NULL"]
-    ax.bar(labels, [equal - both_null, differ, both_null], color=[OK, MISMATCH, "#d9a441"],
-           label=labels)
+    ax.bar(
+        labels,
+        [equal - both_null, differ, both_null],
+        color=[OK, MISMATCH, "#d9a441"],
+        label=labels,
+    )
     ax.set_ylabel("pairs", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7)

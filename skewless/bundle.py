@@ -8,8 +8,8 @@ caller passes ``lead_id``, never feature values.
 
 A view's definition hash (:func:`definition_hashes`) covers its declaration (keys, timestamps,
 ttl, freshness, serve mode, features and types) and the source of the model, of every model
-upstream of it and of every macro they use, transitively (comments and layout do not count). A bundle whose hashes differ from the project's refuses to load,
-naming the views that changed.
+upstream of it and of every macro they use, transitively (comments and layout do not count). A
+bundle whose hashes differ from the project's refuses to load, naming the views that changed.
 
 Trust model: a bundle is a pickle, and unpickling runs code, so a bundle is loaded only after its
 bytes are verified. :meth:`ModelBundle.save` writes ``<bundle>.sha256`` beside it: the SHA-256
@@ -69,19 +69,28 @@ def definition_hashes(project: Project, spec: ProjectSpec, views: Sequence[str])
         if item.get("resource_type") != "macro":
             return []
         package = uid.rsplit(".", 1)[0]
-        return [m for m in macros if m.startswith(package + ".") and m.endswith("__" + item["name"])]
+        return [
+            m for m in macros if m.startswith(package + ".") and m.endswith("__" + item["name"])
+        ]
 
     out = {}
     for name in views:
         view = spec.feature_views[name]
-        walked = {view.unique_id: nodes[view.unique_id],
-                  **upstream(manifest, view.unique_id, ("model", "macro"), dispatched)}
-        code = {uid: _normalized(item.get("raw_code") or item.get("macro_sql") or "")
-                for uid, item in walked.items()}
+        walked = {
+            view.unique_id: nodes[view.unique_id],
+            **upstream(manifest, view.unique_id, ("model", "macro"), dispatched),
+        }
+        code = {
+            uid: _normalized(item.get("raw_code") or item.get("macro_sql") or "")
+            for uid, item in walked.items()
+        }
         declaration = {
             "keys": [(e.name, e.join_key, e.data_type) for e in view.entities],
-            "timestamp": view.timestamp, "created": view.created, "serve": view.serve,
-            "ttl": view.ttl and view.ttl.total_seconds(), "cadence": view.cadence and view.cadence.total_seconds(),
+            "timestamp": view.timestamp,
+            "created": view.created,
+            "serve": view.serve,
+            "ttl": view.ttl and view.ttl.total_seconds(),
+            "cadence": view.cadence and view.cadence.total_seconds(),
             "lag": view.lag and view.lag.total_seconds(),
             "features": [(f.name, f.data_type) for f in view.features],
             "code": sorted(code.items()),
@@ -93,9 +102,14 @@ def definition_hashes(project: Project, spec: ProjectSpec, views: Sequence[str])
 def service_features(spec: ProjectSpec, service: str) -> list[tuple[str, str, str]]:
     """(view, feature, dbt data_type) of every feature of ``service``, in the service's order."""
     if service not in spec.feature_services:
-        raise BundleError(f"no feature service '{service}' (known: {', '.join(spec.feature_services)})")
-    return [(v, f.name, f.data_type) for v in spec.feature_services[service].views
-            for f in spec.feature_views[v].features]
+        raise BundleError(
+            f"no feature service '{service}' (known: {', '.join(spec.feature_services)})"
+        )
+    return [
+        (v, f.name, f.data_type)
+        for v in spec.feature_services[service].views
+        for f in spec.feature_views[v].features
+    ]
 
 
 @dataclass
@@ -105,7 +119,9 @@ class ModelBundle:
     pipeline: object
     service: str
     feast_project: str
-    features: list[tuple[str, str, str]]  # (view, feature, dbt data_type), in the pipeline's column order
+    features: list[
+        tuple[str, str, str]
+    ]  # (view, feature, dbt data_type), in the pipeline's column order
     hashes: dict[str, str]
     trained_at: str = field(default_factory=lambda: utc_now().isoformat(timespec="seconds"))
     metrics: dict[str, float] = field(default_factory=dict)
@@ -116,12 +132,26 @@ class ModelBundle:
         return [f for _, f, _ in self.features]
 
     @classmethod
-    def for_service(cls, pipeline, project: Project, service: str, spec: ProjectSpec | None = None,
-                    feast_project: str = "skewless", **extra) -> "ModelBundle":
+    def for_service(
+        cls,
+        pipeline,
+        project: Project,
+        service: str,
+        spec: ProjectSpec | None = None,
+        feast_project: str = "skewless",
+        **extra,
+    ) -> "ModelBundle":
         spec = spec or load_project(project.root)
         features = service_features(spec, service)
         views = list(dict.fromkeys(v for v, _, _ in features))
-        return cls(pipeline, service, feast_project, features, definition_hashes(project, spec, views), **extra)
+        return cls(
+            pipeline,
+            service,
+            feast_project,
+            features,
+            definition_hashes(project, spec, views),
+            **extra,
+        )
 
     def save(self, path: Path) -> Path:
         """Write the bundle and its integrity sidecar (see the module's trust model)."""
@@ -143,8 +173,9 @@ class ModelBundle:
         try:
             data = Path(path).read_bytes()
         except FileNotFoundError:
-            raise BundleError(f"model bundle {path} not found: train one first "
-                              "(skewless demo writes one)") from None
+            raise BundleError(
+                f"model bundle {path} not found: train one first (skewless demo writes one)"
+            ) from None
         verify_integrity(Path(path), data)
         try:
             bundle = joblib.load(io.BytesIO(data))
@@ -155,22 +186,28 @@ class ModelBundle:
         spec = spec or load_project(project.root)
         missing = [v for v in bundle.hashes if v not in spec.feature_views]
         if missing:
-            raise BundleError(f"model bundle {path} was trained on feature view(s) {', '.join(missing)}, "
-                              "which the project no longer defines: retrain the model")
+            raise BundleError(
+                f"model bundle {path} was trained on feature view(s) {', '.join(missing)}, "
+                "which the project no longer defines: retrain the model"
+            )
         current = definition_hashes(project, spec, list(bundle.hashes))
         changed = [v for v in bundle.hashes if current[v] != bundle.hashes[v]]
         if changed:
             raise BundleError(
-                f"model bundle {path} was trained on feature service '{bundle.service}' on {bundle.trained_at}; "
-                f"since then the definition of feature view(s) {', '.join(changed)} changed (the dbt model, an "
-                "upstream model, a macro or the yml declaration). Serving it would feed it features computed "
-                "differently from training: retrain it on the current definitions, or deploy the project "
-                "version it was trained on.")
+                f"model bundle {path} was trained on feature service '{bundle.service}' "
+                f"on {bundle.trained_at}; since then the definition of feature view(s) "
+                f"{', '.join(changed)} changed (the dbt model, an upstream model, a macro or "
+                "the yml declaration). Serving it would feed it features computed differently "
+                "from training: retrain it on the current definitions, or deploy the project "
+                "version it was trained on."
+            )
         for view, feature, data_type in bundle.features:
             declared = {f.name: f.data_type for f in spec.feature_views[view].features}
             if declared.get(feature) != data_type:
-                raise BundleError(f"model bundle {path}: feature {view}:{feature} was {data_type} in training, "
-                                  f"is {declared.get(feature)} now")
+                raise BundleError(
+                    f"model bundle {path}: feature {view}:{feature} was {data_type} in training, "
+                    f"is {declared.get(feature)} now"
+                )
         return bundle
 
     def frame(self, columns):
@@ -219,22 +256,29 @@ def verify_integrity(path: Path, data: bytes) -> None:
         record = json.loads(sidecar.read_text())
         expected = record["sha256"]
     except FileNotFoundError:
-        raise BundleError(f"model bundle {path} has no integrity record {sidecar.name}: refusing "
-                          "to unpickle an unverified file (a bundle runs code when loaded); "
-                          "retrain, or save it with ModelBundle.save") from None
+        raise BundleError(
+            f"model bundle {path} has no integrity record {sidecar.name}: refusing "
+            "to unpickle an unverified file (a bundle runs code when loaded); "
+            "retrain, or save it with ModelBundle.save"
+        ) from None
     except (ValueError, KeyError, TypeError):
-        raise BundleError(f"{sidecar} is not a bundle integrity record: refusing to load "
-                          f"{path}") from None
+        raise BundleError(
+            f"{sidecar} is not a bundle integrity record: refusing to load {path}"
+        ) from None
     if not hmac.compare_digest(str(expected), hashlib.sha256(data).hexdigest()):
-        raise BundleError(f"model bundle {path} does not match its recorded SHA-256 "
-                          f"({sidecar.name}): it was modified or corrupted after training; "
-                          "refusing to load it")
+        raise BundleError(
+            f"model bundle {path} does not match its recorded SHA-256 "
+            f"({sidecar.name}): it was modified or corrupted after training; "
+            "refusing to load it"
+        )
     key = os.environ.get(KEY_ENV)
     if key:
         mac = hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(str(record.get("hmac_sha256") or ""), mac):
-            raise BundleError(f"model bundle {path}: its HMAC under ${KEY_ENV} is missing or "
-                              "wrong (not saved with this key, or modified): refusing to load it")
+            raise BundleError(
+                f"model bundle {path}: its HMAC under ${KEY_ENV} is missing or "
+                "wrong (not saved with this key, or modified): refusing to load it"
+            )
 
 
 TEXT_TYPES = {"varchar", "text", "string"}
@@ -254,5 +298,7 @@ def feature_frame(features: Sequence[tuple[str, str, str]], columns):
         if data_type in TEXT_TYPES:
             out[name] = values.where(values.notna(), None)
         else:
-            out[name] = pd.to_numeric(values.map(lambda x: np.nan if x is None or x is pd.NA else float(x)))
+            out[name] = pd.to_numeric(
+                values.map(lambda x: np.nan if x is None or x is pd.NA else float(x))
+            )
     return pd.DataFrame(out)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import duckdb
 
-
 STORE_YAML_ENV = "FEAST_FS_YAML_FILE_PATH"
 
 
@@ -59,10 +58,14 @@ class Project:
 
         if not self.store_yaml.exists():
             raise FileNotFoundError(f"{self.store_yaml} does not exist (from ${STORE_YAML_ENV})")
-        unset = sorted(set(re.findall(r"\$\{(\w+)\}", self.store_yaml.read_text())) - set(os.environ))
+        unset = sorted(
+            set(re.findall(r"\$\{(\w+)\}", self.store_yaml.read_text())) - set(os.environ)
+        )
         if unset:
-            raise StepFailed(f"{self.store_yaml.name} uses ${{{unset[0]}}}, which is not set "
-                             f"(e.g. {unset[0]}=127.0.0.1:6379 for a Redis online store)")
+            raise StepFailed(
+                f"{self.store_yaml.name} uses ${{{unset[0]}}}, which is not set "
+                f"(e.g. {unset[0]}=127.0.0.1:6379 for a Redis online store)"
+            )
         return FeatureStore(repo_path=str(self.feature_repo), fs_yaml_file=self.store_yaml)
 
     def prepare(self) -> None:
@@ -82,7 +85,9 @@ class Project:
         """Run a console script of this environment (``dbt``, ``feast``) and return its output."""
         exe = Path(sys.executable).parent / args[0]
         cmd = [str(exe) if exe.exists() else args[0], *args[1:]]
-        proc = subprocess.run(cmd, cwd=cwd or self.root, env=self.env(), capture_output=True, text=True)
+        proc = subprocess.run(
+            cmd, cwd=cwd or self.root, env=self.env(), capture_output=True, text=True
+        )
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
             raise StepFailed(f"`{' '.join(args)}` failed (exit {proc.returncode}):\n{tail}")
@@ -116,8 +121,11 @@ class Project:
                 else:
                     os.environ[key] = value
         if not result.success:
-            failures = [str(getattr(r, "message", "") or "") for r in (result.result or [])
-                        if getattr(getattr(r, "status", None), "value", "") in ("error", "fail")]
+            failures = [
+                str(getattr(r, "message", "") or "")
+                for r in (result.result or [])
+                if getattr(getattr(r, "status", None), "value", "") in ("error", "fail")
+            ]
             detail = result.exception or "; ".join(f for f in failures if f) or "see logs/dbt.log"
             raise StepFailed(f"`dbt {' '.join(args)}` failed: {detail}")
 

@@ -25,8 +25,8 @@ import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -67,8 +67,9 @@ class Build:
         return self.folder / "target"
 
 
-def build_and_publish(project: Project, dbt_vars: str | None = None,
-                      say: Callable[[str], None] = print) -> Build:
+def build_and_publish(
+    project: Project, dbt_vars: str | None = None, say: Callable[[str], None] = print
+) -> Build:
     """Check the raw exports, build everything with its tests into a new build folder and, only
     if all of it passed, publish it. Raises :class:`BuildFailed` (nothing published),
     :class:`skewless.raw_exports.RawExportError` or :class:`StepFailed` (another build holds the
@@ -94,8 +95,9 @@ def build_lock(root: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StepFailed(f"another `skewless build` is running ({lock_path} is locked)"
-                             ) from None
+            raise StepFailed(
+                f"another `skewless build` is running ({lock_path} is locked)"
+            ) from None
         try:
             yield
         finally:
@@ -110,25 +112,40 @@ def write_build(project: Project, build: Build, dbt_vars: str | None = None) -> 
     (root / "data" / "feast").mkdir(parents=True, exist_ok=True)
     if project.duckdb_path.exists():  # the load record (stg_crm__loads) continues from it
         shutil.copyfile(project.duckdb_path, root / build.duckdb_path)
-    env = {**project.env(), "SKEWLESS_DUCKDB_PATH": str(build.duckdb_path),
-           "SKEWLESS_FEATURES_DIR": str(build.features_dir), "DBT_USE_COLORS": "false"}
+    env = {
+        **project.env(),
+        "SKEWLESS_DUCKDB_PATH": str(build.duckdb_path),
+        "SKEWLESS_FEATURES_DIR": str(build.features_dir),
+        "DBT_USE_COLORS": "false",
+    }
     extra = ["--vars", dbt_vars] if dbt_vars else []
     _dbt(root, env, ["seed", "--target-path", str(build.target)], build)
-    return _dbt(root, env, ["build", "--exclude", "resource_type:seed",
-                            "--target-path", str(build.target), *extra], build)
+    return _dbt(
+        root,
+        env,
+        ["build", "--exclude", "resource_type:seed", "--target-path", str(build.target), *extra],
+        build,
+    )
 
 
 def _dbt(root: Path, env: dict[str, str], args: list[str], build: Build) -> str:
     exe = Path(sys.executable).parent / "dbt"
-    proc = subprocess.run([str(exe) if exe.exists() else "dbt", *args], cwd=root, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(exe) if exe.exists() else "dbt", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         lines = (proc.stdout + proc.stderr).strip().splitlines()
         summary = [i for i, line in enumerate(lines) if "Completed with" in line]
         start = summary[0] if summary else len(lines) - 30
-        tail = "\n".join(lines[max(start, 0):])
-        raise BuildFailed(f"`dbt {args[0]}` failed (exit {proc.returncode}) in {build.folder}; "
-                          f"nothing was published, what serving reads is unchanged:\n{tail}")
+        tail = "\n".join(lines[max(start, 0) :])
+        raise BuildFailed(
+            f"`dbt {args[0]}` failed (exit {proc.returncode}) in {build.folder}; "
+            f"nothing was published, what serving reads is unchanged:\n{tail}"
+        )
     return proc.stdout
 
 
@@ -139,15 +156,21 @@ def publish(project: Project, build: Build, record: dict) -> None:
     root = project.root
     wal = project.duckdb_path.with_name(project.duckdb_path.name + ".wal")
     if wal.exists():
-        raise BuildFailed(f"{wal} exists: a process is writing the published database; build "
-                          f"{build.folder} passed but was not published")
+        raise BuildFailed(
+            f"{wal} exists: a process is writing the published database; build "
+            f"{build.folder} passed but was not published"
+        )
     _swap_features_link(project, build)
     os.replace(root / build.duckdb_path, project.duckdb_path)
     (root / "target").mkdir(exist_ok=True)
     for name in TARGET_FILES:
         _atomic_write(root / "target" / name, (root / build.target / name).read_bytes())
-    record = {"build_id": build.build_id, "published_at": datetime.now(timezone.utc).isoformat(),
-              "features": str(build.features_dir), **record}
+    record = {
+        "build_id": build.build_id,
+        "published_at": datetime.now(timezone.utc).isoformat(),
+        "features": str(build.features_dir),
+        **record,
+    }
     _atomic_write(root / PUBLISHED, json.dumps(record, indent=2).encode())
 
 

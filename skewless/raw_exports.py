@@ -49,13 +49,16 @@ def check_raw_export(path: Path, columns: list[str]) -> int:
         raise RawExportError(f"{path}: the export does not exist")
     data = path.read_bytes()
     if not data:
-        raise RawExportError(f"{path}: the export is empty (0 bytes); expected a header with "
-                             f"{', '.join(columns)} and rows")
+        raise RawExportError(
+            f"{path}: the export is empty (0 bytes); expected a header with "
+            f"{', '.join(columns)} and rows"
+        )
     text = _decode(path, data)
     if not text.endswith("\n"):
         line = text.count("\n") + 1
-        raise RawExportError(f"{path}: line {line} does not end with a newline: the export looks "
-                             f"truncated")
+        raise RawExportError(
+            f"{path}: line {line} does not end with a newline: the export looks truncated"
+        )
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows, start = 0, 1
     try:
@@ -66,11 +69,14 @@ def check_raw_export(path: Path, columns: list[str]) -> int:
             if len(fields) != len(header):
                 raise RawExportError(
                     f"{path}: line {start} has {len(fields)} fields, the header has "
-                    f"{len(header)} ({', '.join(header)}): a truncated or malformed row")
+                    f"{len(header)} ({', '.join(header)}): a truncated or malformed row"
+                )
             rows, start = rows + 1, reader.line_num + 1
     except csv.Error as exc:
-        raise RawExportError(f"{path}: the row starting at line {start} is malformed ({exc}; "
-                             f"a quoted field that is never closed?)") from None
+        raise RawExportError(
+            f"{path}: the row starting at line {start} is malformed ({exc}; "
+            f"a quoted field that is never closed?)"
+        ) from None
     if rows == 0:
         raise RawExportError(f"{path}: the export has a header but no rows")
     return rows
@@ -78,8 +84,10 @@ def check_raw_export(path: Path, columns: list[str]) -> int:
 
 def check_raw_exports(root: Path) -> dict[str, int]:
     """Check every export declared in ``seeds/raw.yml``; return seed name -> data rows."""
-    return {name: check_raw_export(root / "seeds" / f"{name}.csv", columns)
-            for name, columns in declared_exports(root).items()}
+    return {
+        name: check_raw_export(root / "seeds" / f"{name}.csv", columns)
+        for name, columns in declared_exports(root).items()
+    }
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -89,8 +97,10 @@ def _decode(path: Path, data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise RawExportError(f"{path}: not UTF-8: byte 0x{data[exc.start]:02x} at line {line}, "
-                             f"column {column} ({exc.reason}); re-export it as UTF-8") from None
+        raise RawExportError(
+            f"{path}: not UTF-8: byte 0x{data[exc.start]:02x} at line {line}, "
+            f"column {column} ({exc.reason}); re-export it as UTF-8"
+        ) from None
 
 
 def _check_header(path: Path, header: list[str], columns: list[str]) -> None:
@@ -101,5 +111,7 @@ def _check_header(path: Path, header: list[str], columns: list[str]) -> None:
         raise RawExportError(f"{path}: the header names column '{twice[0]}' more than once")
     missing = [column for column in columns if column not in names]
     if missing:
-        raise RawExportError(f"{path}: the header has no column '{missing[0]}' "
-                             f"(expected {', '.join(columns)}; found {', '.join(names)})")
+        raise RawExportError(
+            f"{path}: the header has no column '{missing[0]}' "
+            f"(expected {', '.join(columns)}; found {', '.join(names)})"
+        )

@@ -3,7 +3,7 @@
 - :func:`dbt_training_set`: the rows dbt built (a training model: spine + ``asof_join``).
 - :func:`feast_training_set`: the same spine through stock Feast ``get_historical_features`` with
   the training model's feature service and ``filter_by_created_timestamp=True`` (availability:
-  no backfill leakage, DESIGN section 2).
+  no backfill leakage, docs/design.md §2).
 - :func:`diff_frames`: row-for-row comparison, reporting mismatching cells per column.
 """
 
@@ -26,8 +26,9 @@ def dbt_training_set(project: Project, model: str) -> pd.DataFrame:
         return arrow_to_pandas(con.sql(f'select * from "{model}"').to_arrow_table())
 
 
-def feast_training_set(store, spec: ProjectSpec, service: str, spine: pd.DataFrame,
-                       spine_ts: str) -> pd.DataFrame:
+def feast_training_set(
+    store, spec: ProjectSpec, service: str, spine: pd.DataFrame, spine_ts: str
+) -> pd.DataFrame:
     """Feast historical retrieval of ``service`` for ``spine``; columns named and typed like dbt's.
 
     ``spine`` holds the join keys, the instant column ``spine_ts`` (UTC, naive or zoned) and any
@@ -35,11 +36,16 @@ def feast_training_set(store, spec: ProjectSpec, service: str, spine: pd.DataFra
     integer features as nullable ``Int64``/``Int32`` (the skewless offline store's retrieval job).
     """
     if service not in spec.feature_services:
-        raise KeyError(f"no feature service '{service}' in the dbt project "
-                       f"(known: {', '.join(spec.feature_services) or 'none'})")
+        raise KeyError(
+            f"no feature service '{service}' in the dbt project "
+            f"(known: {', '.join(spec.feature_services) or 'none'})"
+        )
     entity_df = spine.rename(columns={spine_ts: "event_timestamp"})
-    job = store.get_historical_features(entity_df=entity_df, features=store.get_feature_service(service),
-                                        filter_by_created_timestamp=True)
+    job = store.get_historical_features(
+        entity_df=entity_df,
+        features=store.get_feature_service(service),
+        filter_by_created_timestamp=True,
+    )
     out = job.to_df().rename(columns={"event_timestamp": spine_ts})
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
@@ -66,8 +72,13 @@ class FrameDiff:
         return "\n".join(lines)
 
 
-def diff_frames(left: pd.DataFrame, right: pd.DataFrame, order_by: list[str],
-                columns: list[str] | None = None, rel_tol: float = 1e-9) -> FrameDiff:
+def diff_frames(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    order_by: list[str],
+    columns: list[str] | None = None,
+    rel_tol: float = 1e-9,
+) -> FrameDiff:
     """Compare two frames row for row after sorting both by ``order_by`` (then every column).
 
     NULL equals NULL; floats compare within ``rel_tol``; integers stored as floats (Feast turns
@@ -82,12 +93,19 @@ def diff_frames(left: pd.DataFrame, right: pd.DataFrame, order_by: list[str],
         return diff
     sort = order_by + [c for c in columns if c not in order_by]
     a = left[columns].sort_values(sort, na_position="last", kind="mergesort").reset_index(drop=True)
-    b = right[columns].sort_values(sort, na_position="last", kind="mergesort").reset_index(drop=True)
+    b = (
+        right[columns]
+        .sort_values(sort, na_position="last", kind="mergesort")
+        .reset_index(drop=True)
+    )
     for col in columns:
         x, y = a[col], b[col]
         both_null = x.isna() & y.isna()
-        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y) \
-                and not pd.api.types.is_bool_dtype(x):
+        if (
+            pd.api.types.is_numeric_dtype(x)
+            and pd.api.types.is_numeric_dtype(y)
+            and not pd.api.types.is_bool_dtype(x)
+        ):
             xf, yf = x.astype("float64"), y.astype("float64")
             same = (xf - yf).abs() <= rel_tol * (xf.abs() + yf.abs()) / 2
         else:

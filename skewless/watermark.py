@@ -42,13 +42,17 @@ def _backend(config) -> str:
         return "sqlite"
     if kind == "redis" or kind.endswith("redisonlinestore"):
         return "redis"
-    raise NotImplementedError(f"online store {config.online_store.type}: skewless keeps "
-                              "watermarks in SQLite and Redis only")
+    raise NotImplementedError(
+        f"online store {config.online_store.type}: skewless keeps "
+        "watermarks in SQLite and Redis only"
+    )
 
 
 def _ensure_sqlite(con) -> None:
-    con.execute(f"create table if not exists {SQLITE_TABLE} (project text, view text, "
-                "end_ts text, primary key (project, view))")
+    con.execute(
+        f"create table if not exists {SQLITE_TABLE} (project text, view text, "
+        "end_ts text, primary key (project, view))"
+    )
 
 
 def read_sqlite(con, project: str) -> dict[str, datetime]:
@@ -63,9 +67,11 @@ def read_sqlite(con, project: str) -> dict[str, datetime]:
 def write_sqlite(con, project: str, view: str, end: datetime) -> None:
     """Raise ``view``'s watermark to ``end`` (never lower it)."""
     _ensure_sqlite(con)
-    con.execute(f"insert into {SQLITE_TABLE} values (?, ?, ?) on conflict (project, view) do "
-                "update set end_ts = max(end_ts, excluded.end_ts)",
-                (project, view, end.isoformat(sep=" ")))
+    con.execute(
+        f"insert into {SQLITE_TABLE} values (?, ?, ?) on conflict (project, view) do "
+        "update set end_ts = max(end_ts, excluded.end_ts)",
+        (project, view, end.isoformat(sep=" ")),
+    )
 
 
 _RAISE = """
@@ -81,8 +87,10 @@ def write_redis(client, project: str, view: str, end: datetime) -> None:
 
 
 def read_redis(client, project: str) -> dict[str, datetime]:
-    return {k.decode(): datetime.fromisoformat(v.decode())
-            for k, v in client.hgetall(redis_key(project)).items()}
+    return {
+        k.decode(): datetime.fromisoformat(v.decode())
+        for k, v in client.hgetall(redis_key(project)).items()
+    }
 
 
 def _iso(end: datetime) -> str:
@@ -125,8 +133,10 @@ def store_behind(store, views: list[str] | None = None) -> dict[str, str]:
         registered = _naive_utc(registered)
         held = marks.get(view.name)
         if held is None:
-            out[view.name] = (f"the registry says materialized up to {registered}, the online "
-                              "store holds no watermark (emptied or restarted without its data)")
+            out[view.name] = (
+                f"the registry says materialized up to {registered}, the online "
+                "store holds no watermark (emptied or restarted without its data)"
+            )
         elif held < registered:
             out[view.name] = f"the online store holds up to {held}, the registry {registered}"
     return out

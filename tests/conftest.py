@@ -17,20 +17,41 @@ from pathlib import Path
 
 import pytest
 
+from skewless.project import Project
 from support.conformance_harness import DuckDBEngine, PostgresEngine
 from support.servers import postgres_server, redis_server
-from skewless.project import Project
 
 REPO = Path(__file__).resolve().parents[1]
-IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "target", "logs", "__pycache__",
-                                ".pytest_cache", ".hypothesis", ".cache", "*.egg-info", "dbt_packages")
+IGNORE = shutil.ignore_patterns(
+    ".venv",
+    ".git",
+    "data",
+    "target",
+    "logs",
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    ".cache",
+    "*.egg-info",
+    "dbt_packages",
+)
 
 
 # -- tiers: `make test` runs everything; `make test-fast` (pytest -m "not full") skips the tests
 # that need a demo build, a dbt build of a project copy, PostgreSQL or Redis ---------------------
 
-FULL_FIXTURES = frozenset({"demo", "built", "store", "training_set", "checked", "redis",
-                           "postgres_engine", "postgres_build"})
+FULL_FIXTURES = frozenset(
+    {
+        "demo",
+        "built",
+        "store",
+        "training_set",
+        "checked",
+        "redis",
+        "postgres_engine",
+        "postgres_build",
+    }
+)
 """Fixtures that build the demo, start a server or build on PostgreSQL: a test using one is
 ``full``."""
 
@@ -39,8 +60,10 @@ FULL_CALLS = ("copy_project(", "postgres_server(", "redis_server(", "run_demo(")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "full: needs a demo build, a project copy or a server "
-                            "(skipped by `make test-fast`)")
+    config.addinivalue_line(
+        "markers",
+        "full: needs a demo build, a project copy or a server (skipped by `make test-fast`)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -52,8 +75,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             text = path.read_text() if path.suffix == ".py" else ""
             sources[path] = any(call in text for call in FULL_CALLS)
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if (sources[path] or FULL_FIXTURES & set(getattr(item, "fixturenames", ()))
-                or params.get("engine") == "postgres"):
+        if (
+            sources[path]
+            or FULL_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or params.get("engine") == "postgres"
+        ):
             item.add_marker(pytest.mark.full)
 
 
@@ -105,6 +131,7 @@ def training_set(built: Project):
 
 # -- the conformance project (tests/conformance) built on each engine --------------------------
 
+
 @pytest.fixture(scope="session")
 def duckdb_engine(tmp_path_factory):
     engine = DuckDBEngine(tmp_path_factory.mktemp("conformance-duckdb"))
@@ -149,6 +176,7 @@ def redis():
 
 # -- the whole project built on PostgreSQL (the portability target) ----------------------------
 
+
 @dataclass(frozen=True)
 class PostgresBuild:
     """The built project's seeds, models and data tests, built by dbt-postgres on a real server."""
@@ -165,12 +193,23 @@ def postgres_build(built: Project, tmp_path_factory):
     from skewless.demo.story import STORY_VARS
 
     with postgres_server() as pg:
-        env = {**built.env(), "SKEWLESS_TARGET": "postgres", "SKEWLESS_PG_PORT": str(pg.port),
-               "SKEWLESS_PG_USER": pg.user}
+        env = {
+            **built.env(),
+            "SKEWLESS_TARGET": "postgres",
+            "SKEWLESS_PG_PORT": str(pg.port),
+            "SKEWLESS_PG_USER": pg.user,
+        }
         target = tmp_path_factory.mktemp("pg-target")  # keep the built project's target/ as it is
         dbt = str(Path(sys.executable).parent / "dbt")
         for args in (["seed"], ["build", "--exclude", "resource_type:seed", "--vars", STORY_VARS]):
-            proc = subprocess.run([dbt, *args, "--target-path", str(target)], cwd=built.root, env=env,
-                                  capture_output=True, text=True)
-            assert proc.returncode == 0, f"dbt {args[0]} on PostgreSQL failed:\n{proc.stdout[-4000:]}"
+            proc = subprocess.run(
+                [dbt, *args, "--target-path", str(target)],
+                cwd=built.root,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert proc.returncode == 0, (
+                f"dbt {args[0]} on PostgreSQL failed:\n{proc.stdout[-4000:]}"
+            )
         yield PostgresBuild(dsn=pg.dsn(), manifest=target / "manifest.json")

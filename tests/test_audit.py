@@ -22,13 +22,19 @@ from skewless.project import Project
 
 @pytest.fixture(scope="module")
 def end(built, store):
-    return max(v.most_recent_end_time for v in store.list_feature_views() if v.online).replace(tzinfo=None)
+    return max(v.most_recent_end_time for v in store.list_feature_views() if v.online).replace(
+        tzinfo=None
+    )
 
 
 def audit(project: Project, *args: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "skewless"
-    return subprocess.run([str(exe), "audit", "--project-dir", str(project.root), *args], capture_output=True,
-                          text=True, env=project.env())
+    return subprocess.run(
+        [str(exe), "audit", "--project-dir", str(project.root), *args],
+        capture_output=True,
+        text=True,
+        env=project.env(),
+    )
 
 
 def test_the_demo_audit_finds_nothing(demo):
@@ -62,15 +68,20 @@ def test_a_wrong_value_in_the_online_store_is_reported(copy, end):
     victim = int(sample_keys(copy, list(spec.feature_views.values()), 200, 0)["lead_id"].iloc[3])
     store = copy.feature_store()
     with copy.connect() as con:
-        row = con.execute("select * from lead_profile where lead_id = ? and created_ts <= ? "
-                          "order by event_ts desc, created_ts desc limit 1", [victim, end]).df()
+        row = con.execute(
+            "select * from lead_profile where lead_id = ? and created_ts <= ? "
+            "order by event_ts desc, created_ts desc limit 1",
+            [victim, end],
+        ).df()
     wrong = int(row["company_size"].iloc[0]) + 1
     store.write_to_online_store("lead_profile", row.assign(company_size=wrong))  # a buggy writer
     proc = audit(copy, "--as-of", end.isoformat())
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"lead_id={victim}: served {wrong}, offline {wrong - 1}" in proc.stdout
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("lead_")}
-    assert "0.50%" in lines["lead_profile.company_size"] and "0.00%" in lines["lead_profile.industry"]
+    assert (
+        "0.50%" in lines["lead_profile.company_size"] and "0.00%" in lines["lead_profile.industry"]
+    )
     assert audit(copy, "--as-of", end.isoformat(), "--max-mismatch-rate", "0.01").returncode == 0
 
 
@@ -93,11 +104,21 @@ def test_a_stale_online_store_is_reported(copy):
     assert rates["emails_1h"] == 0.0  # fresh features are computed at the instant: never stale
 
 
-@pytest.mark.parametrize("a, b, equal", [
-    (None, None, True), (None, 0, False), (1, 1.0, True), (0.1 + 0.2, 0.3, True), (0.3, 0.31, False),
-    ("retail", "retail", True), ("retail", "finance", False), (True, True, True), (True, False, False),
-    (float("nan"), None, True),
-])
+@pytest.mark.parametrize(
+    "a, b, equal",
+    [
+        (None, None, True),
+        (None, 0, False),
+        (1, 1.0, True),
+        (0.1 + 0.2, 0.3, True),
+        (0.3, 0.31, False),
+        ("retail", "retail", True),
+        ("retail", "finance", False),
+        (True, True, True),
+        (True, False, False),
+        (float("nan"), None, True),
+    ],
+)
 def test_same_is_null_safe_and_numeric(a, b, equal):
     assert same(a, b) is equal and same(b, a) is equal
 

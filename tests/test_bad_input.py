@@ -12,10 +12,10 @@ import re
 from contextlib import contextmanager
 
 import pytest
-
 from conftest import copy_project
-from support.servers import postgres_server
+
 from skewless.project import StepFailed
+from support.servers import postgres_server
 
 
 @pytest.fixture
@@ -53,11 +53,13 @@ def test_spine_without_join_key_is_a_compile_error_naming_it(project):
     (training / "conversions_spine.sql").write_text(
         "{{ config(contract={'enforced': false}) }}\n"
         "{{ skewless.asof_join(spine=ref('stg_crm__conversions'), spine_ts='converted_at',\n"
-        "                      feature_views=[ref('lead_profile')]) }}\n")
+        "                      feature_views=[ref('lead_profile')]) }}\n"
+    )
     (training / "keyless_spine.sql").write_text(
         "{{ config(contract={'enforced': false}) }}\n"
         "{{ skewless.asof_join(spine=ref('stg_crm__dropped_rows'), spine_ts='raw_table',\n"
-        "                      feature_views=[ref('lead_profile')]) }}\n")
+        "                      feature_views=[ref('lead_profile')]) }}\n"
+    )
     project.dbt("seed")
     project.dbt("run", "-s", "+lead_profile", "+stg_crm__dropped_rows", "+stg_crm__conversions")
     with pytest.raises(StepFailed) as err:
@@ -83,21 +85,35 @@ def test_hugeint_sum_is_rejected_by_the_contract(project):
 RAW_EMAILS_HEADER = "email_id,lead_id,sent_at,kind\n"
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"", "is empty (0 bytes)"),
-    (RAW_EMAILS_HEADER.encode() + b"1,1,2026-03-06 04:39:32,nurture\n2,1,2026-03-0\xff,nurture\n",
-     "not UTF-8: byte 0xff at line 3, column 14"),
-    (b"email_id,sent_at,kind\n1,2026-03-06 04:39:32,nurture\n", "has no column 'lead_id'"),
-    (b"email_id,lead_id,lead_id,sent_at,kind\n1,1,1,2026-03-06,nurture\n",
-     "names column 'lead_id' more than once"),
-    (RAW_EMAILS_HEADER.encode(), "has a header but no rows"),
-    (RAW_EMAILS_HEADER.encode() + b"1,1,2026-03-06 04:39:32,nurture\n2,1,2026-03\n",
-     "line 3 has 3 fields, the header has 4"),
-    (RAW_EMAILS_HEADER.encode() + b"1,1,2026-03-06 04:39:32,nurture\n2,1,2026-03-06 04:3",
-     "line 3 does not end with a newline"),
-    (RAW_EMAILS_HEADER.encode() + b'1,1,2026-03-06 04:39:32,"nurture\n',
-     "the row starting at line 2 is malformed"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "is empty (0 bytes)"),
+        (
+            RAW_EMAILS_HEADER.encode()
+            + b"1,1,2026-03-06 04:39:32,nurture\n2,1,2026-03-0\xff,nurture\n",
+            "not UTF-8: byte 0xff at line 3, column 14",
+        ),
+        (b"email_id,sent_at,kind\n1,2026-03-06 04:39:32,nurture\n", "has no column 'lead_id'"),
+        (
+            b"email_id,lead_id,lead_id,sent_at,kind\n1,1,1,2026-03-06,nurture\n",
+            "names column 'lead_id' more than once",
+        ),
+        (RAW_EMAILS_HEADER.encode(), "has a header but no rows"),
+        (
+            RAW_EMAILS_HEADER.encode() + b"1,1,2026-03-06 04:39:32,nurture\n2,1,2026-03\n",
+            "line 3 has 3 fields, the header has 4",
+        ),
+        (
+            RAW_EMAILS_HEADER.encode() + b"1,1,2026-03-06 04:39:32,nurture\n2,1,2026-03-06 04:3",
+            "line 3 does not end with a newline",
+        ),
+        (
+            RAW_EMAILS_HEADER.encode() + b'1,1,2026-03-06 04:39:32,"nurture\n',
+            "the row starting at line 2 is malformed",
+        ),
+    ],
+)
 def test_broken_raw_export_is_a_clear_error_naming_the_file(tmp_path, content, expected):
     from skewless.raw_exports import RawExportError, check_raw_export
 
@@ -110,11 +126,15 @@ def test_broken_raw_export_is_a_clear_error_naming_the_file(tmp_path, content, e
 
 def test_shipped_raw_exports_pass_the_check():
     from conftest import REPO
+
     from skewless.raw_exports import check_raw_exports, declared_exports
 
     rows = check_raw_exports(REPO)
-    assert set(rows) == set(declared_exports(REPO)) == {
-        "raw_leads", "raw_emails", "raw_web_visits", "raw_conversions", "raw_scoring_events"}
+    assert (
+        set(rows)
+        == set(declared_exports(REPO))
+        == {"raw_leads", "raw_emails", "raw_web_visits", "raw_conversions", "raw_scoring_events"}
+    )
     for name, n in rows.items():
         with (REPO / "seeds" / f"{name}.csv").open(newline="") as fh:
             assert n == sum(1 for _ in csv.reader(fh)) - 1, name
@@ -134,25 +154,54 @@ def test_skewless_build_refuses_a_header_only_export_without_a_traceback(project
 
 # -- staging parses exactly, and drops and records what it cannot keep --------------------------
 
+
 def exact_integer(text: str, bits: int = 64) -> int | None:
     """The oracle: ASCII digits with an optional sign, surrounding spaces ignored, in range."""
     stripped = text.strip(" ")
     if not re.fullmatch(r"[+-]?[0-9]+", stripped):
         return None
     value = int(stripped)
-    return value if -2 ** (bits - 1) <= value < 2 ** (bits - 1) else None
+    return value if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1) else None
 
 
 def number_texts(n: int, seed: int) -> list[str]:
     """Texts that look more or less like integers: the corners by hand, then random ones."""
-    corners = ["1.4", "249.7", "1.0", "1e3", "0x10", "7_000", " 7 ", "+7", "007", "-0", "0",
-               "7 7", "\u0663", "\uff17", "1,5", "9223372036854775807", "9223372036854775808",
-               "-9223372036854775808", "-9223372036854775809", "99999999999999999999999",
-               "+", "-", "1-", "--1", " +12 ", "12.", ".5", "5e0", "inf", "nan", "Infinity"]
+    corners = [
+        "1.4",
+        "249.7",
+        "1.0",
+        "1e3",
+        "0x10",
+        "7_000",
+        " 7 ",
+        "+7",
+        "007",
+        "-0",
+        "0",
+        "7 7",
+        "\u0663",
+        "\uff17",
+        "1,5",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999999",
+        "+",
+        "-",
+        "1-",
+        "--1",
+        " +12 ",
+        "12.",
+        ".5",
+        "5e0",
+        "inf",
+        "nan",
+        "Infinity",
+    ]
     rng = random.Random(seed)
     alphabet = "0123456789" * 3 + "+-. eE_x\u0661"
-    generated = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 21)))
-                 for _ in range(n)]
+    generated = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 21))) for _ in range(n)]
     # dbt seed reads an empty or '.'-only cell as NULL: not a text this test is about
     return [t for t in corners + generated if t.strip() not in ("", ".")]
 
@@ -181,12 +230,17 @@ def test_numbers_are_parsed_exactly_on_every_engine(project, engine_name):
     on DuckDB and PostgreSQL alike."""
     texts = number_texts(150, seed=13)
     first_id = 50_000_000
-    _write_rows(project.root / "seeds" / "raw_emails.csv",
-                [[str(first_id + i), text, "2026-03-06 04:39:32", "nurture"]
-                 for i, text in enumerate(texts)])
+    _write_rows(
+        project.root / "seeds" / "raw_emails.csv",
+        [
+            [str(first_id + i), text, "2026-03-06 04:39:32", "nurture"]
+            for i, text in enumerate(texts)
+        ],
+    )
     kept_sql = f"select email_id, lead_id from stg_crm__emails where email_id >= {first_id}"
-    rejected_sql = ("select raw_row, reason from stg_crm__rejected_rows "
-                    "where raw_table = 'raw_emails'")
+    rejected_sql = (
+        "select raw_row, reason from stg_crm__rejected_rows where raw_table = 'raw_emails'"
+    )
     if engine_name == "duckdb":
         project.dbt("seed")
         project.dbt("build", *STAGING, "--vars", LENIENT)
@@ -194,8 +248,11 @@ def test_numbers_are_parsed_exactly_on_every_engine(project, engine_name):
             kept, rejected = con.sql(kept_sql).fetchall(), con.sql(rejected_sql).fetchall()
     else:
         with postgres_server() as pg:
-            env = {"SKEWLESS_TARGET": "postgres", "SKEWLESS_PG_PORT": str(pg.port),
-                   "SKEWLESS_PG_USER": pg.user}
+            env = {
+                "SKEWLESS_TARGET": "postgres",
+                "SKEWLESS_PG_PORT": str(pg.port),
+                "SKEWLESS_PG_USER": pg.user,
+            }
             with _environ(env):
                 project.dbt("seed")
                 project.dbt("build", *STAGING, "--vars", LENIENT)
@@ -218,10 +275,14 @@ def test_a_column_declared_on_error_fail_fails_the_build_naming_the_value(projec
     spec = project.root / "macros" / "crm_staging.sql"
     declared = "{'name': 'email_id', 'type': 'bigint'}"
     assert declared in spec.read_text()
-    spec.write_text(spec.read_text().replace(
-        declared, "{'name': 'email_id', 'type': 'bigint', 'on_error': 'fail'}"))
-    _write_rows(project.root / "seeds" / "raw_emails.csv",
-                [["12.5", "1", "2026-03-06 04:39:32", "nurture"]])
+    spec.write_text(
+        spec.read_text().replace(
+            declared, "{'name': 'email_id', 'type': 'bigint', 'on_error': 'fail'}"
+        )
+    )
+    _write_rows(
+        project.root / "seeds" / "raw_emails.csv", [["12.5", "1", "2026-03-06 04:39:32", "nurture"]]
+    )
     project.dbt("seed", "-s", "raw_emails")
     with pytest.raises(StepFailed) as err:
         project.dbt("build", "-s", "stg_crm__emails")
@@ -245,13 +306,14 @@ def _environ(values: dict[str, str]):
 
 # -- a load must be complete --------------------------------------------------------------------
 
+
 def _data_rows(path) -> list[str]:
     return path.read_text().splitlines(keepends=True)[1:]
 
 
 def _keep_rows(path, n: int) -> None:
     lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(lines[:1 + n]))
+    path.write_text("".join(lines[: 1 + n]))
 
 
 @pytest.mark.parametrize("raw", ["raw_emails", "raw_leads"])
@@ -279,8 +341,9 @@ def test_truncated_export_fails_against_the_previous_load(project):
         project.dbt("build", *STAGING)
     assert "load_is_complete_stg_crm__loads" in str(err.value)
     with project.connect() as con:
-        loads = con.sql("select raw_rows from stg_crm__loads where raw_table = 'raw_emails' "
-                          "order by built_at").fetchall()
+        loads = con.sql(
+            "select raw_rows from stg_crm__loads where raw_table = 'raw_emails' order by built_at"
+        ).fetchall()
     assert [n for (n,) in loads] == [full, smallest - 1]  # plain dbt records the failed load
 
 
@@ -302,40 +365,75 @@ def test_exact_duplicate_label_rows_are_removed_and_counted(project):
     respelled = scored_at.replace(" ", "T") + "Z" if not scored_at.endswith("Z") else scored_at
     _write_rows(seed, [r.rstrip("\n").split(",") for r in rows[1:3]] + [[lead, respelled, label]])
     project.dbt("seed")
-    project.dbt("build", "-s", "+lead_conversion_training", "+stg_crm__dropped_rows",
-                "--exclude", "test_type:singular")
+    project.dbt(
+        "build",
+        "-s",
+        "+lead_conversion_training",
+        "+stg_crm__dropped_rows",
+        "--exclude",
+        "test_type:singular",
+    )
     with project.connect() as con:
         for model in ("stg_crm__scoring_events", "lead_conversion_training"):
             assert con.sql(f"select count(*) from {model}").fetchall()[0][0] == len(rows), model
-        dropped = dict(con.sql("select raw_table, rows_dropped from stg_crm__dropped_rows "
-                               "where reason = 'exact duplicate export'").fetchall())
+        dropped = dict(
+            con.sql(
+                "select raw_table, rows_dropped from stg_crm__dropped_rows "
+                "where reason = 'exact duplicate export'"
+            ).fetchall()
+        )
     assert dropped["raw_scoring_events"] == 3
 
 
 def test_values_outside_their_domain_are_dropped_and_recorded(project):
     seeds = project.root / "seeds"
-    _write_rows(seeds / "raw_leads.csv", [
-        ["900001", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "0", "retail", "30"],
-        ["900002", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "-4", "retail", "30"],
-        ["900003", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "12", "retail", "151"],
-        ["900004", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "1", "retail", "0"]])
-    _write_rows(seeds / "raw_web_visits.csv", [["900001", "1", "2026-03-01 00:00:00", "-1"],
-                                               ["900002", "1", "2026-03-01 00:00:00", "0"]])
+    _write_rows(
+        seeds / "raw_leads.csv",
+        [
+            ["900001", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "0", "retail", "30"],
+            ["900002", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "-4", "retail", "30"],
+            ["900003", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "12", "retail", "151"],
+            ["900004", "2026-03-01 00:00:00", "2026-03-01 00:00:00", "1", "retail", "0"],
+        ],
+    )
+    _write_rows(
+        seeds / "raw_web_visits.csv",
+        [["900001", "1", "2026-03-01 00:00:00", "-1"], ["900002", "1", "2026-03-01 00:00:00", "0"]],
+    )
     project.dbt("seed")
-    project.dbt("build", "-s", "+lead_profile", "+lead_activity", "stg_crm__rejected_rows",
-                "--exclude", "test_type:singular")
+    project.dbt(
+        "build",
+        "-s",
+        "+lead_profile",
+        "+lead_activity",
+        "stg_crm__rejected_rows",
+        "--exclude",
+        "test_type:singular",
+    )
     with project.connect() as con:
-        rejected = sorted(con.sql("select raw_table, reason, raw_row from stg_crm__rejected_rows")
-                          .fetchall())
-        kept_leads = {r[0] for r in con.sql("select lead_id from stg_crm__leads "
-                                            "where lead_id > 900000").fetchall()}
-        kept_visits = {r[0] for r in con.sql("select visit_id from stg_crm__web_visits "
-                                             "where visit_id > 900000").fetchall()}
-        non_finite = con.sql("select count(*) from lead_profile where log_company_size is null "
-                             "or not isfinite(log_company_size)").fetchall()[0][0]
+        rejected = sorted(
+            con.sql("select raw_table, reason, raw_row from stg_crm__rejected_rows").fetchall()
+        )
+        kept_leads = {
+            r[0]
+            for r in con.sql("select lead_id from stg_crm__leads where lead_id > 900000").fetchall()
+        }
+        kept_visits = {
+            r[0]
+            for r in con.sql(
+                "select visit_id from stg_crm__web_visits where visit_id > 900000"
+            ).fetchall()
+        }
+        non_finite = con.sql(
+            "select count(*) from lead_profile where log_company_size is null "
+            "or not isfinite(log_company_size)"
+        ).fetchall()[0][0]
     assert [(t, reason) for t, reason, _ in rejected] == [
-        ("raw_leads", "company_size: below 1"), ("raw_leads", "company_size: below 1"),
-        ("raw_leads", "contact_age: above 150"), ("raw_web_visits", "pages: below 0")]
+        ("raw_leads", "company_size: below 1"),
+        ("raw_leads", "company_size: below 1"),
+        ("raw_leads", "contact_age: above 150"),
+        ("raw_web_visits", "pages: below 0"),
+    ]
     assert rejected[0][2].startswith("900001,") and rejected[3][2].startswith("900001,1,")
     assert kept_leads == {900004} and kept_visits == {900002} and non_finite == 0
 
@@ -346,44 +444,80 @@ def test_future_events_are_quarantined_and_never_move_the_watermark(project):
     seeds = project.root / "seeds"
     load = {"skewless_load_time": "2026-07-01 00:00:00", "skewless_max_event_lead": "1d"}
     project.dbt("seed")
-    project.dbt("build", "-s", "+lead_activity", "--exclude", "test_type:singular",
-                "--vars", json.dumps(load))
+    project.dbt(
+        "build",
+        "-s",
+        "+lead_activity",
+        "--exclude",
+        "test_type:singular",
+        "--vars",
+        json.dumps(load),
+    )
     with project.connect() as con:
         before = con.sql("select * from lead_activity order by all").fetchall()
     _write_rows(seeds / "raw_emails.csv", [["900001", "1", "2099-01-01 00:00:00", "nurture"]])
-    _write_rows(seeds / "raw_conversions.csv", [["900001", "2026-07-02 00:00:00"],
-                                                ["900002", "2026-07-02T00:00:01Z"],
-                                                ["900003", "2026-07-02T02:00:00+02:00"]])
+    _write_rows(
+        seeds / "raw_conversions.csv",
+        [
+            ["900001", "2026-07-02 00:00:00"],
+            ["900002", "2026-07-02T00:00:01Z"],
+            ["900003", "2026-07-02T02:00:00+02:00"],
+        ],
+    )
     project.dbt("seed")
-    project.dbt("build", "-s", "+lead_activity", "+stg_crm__conversions", "stg_crm__rejected_rows",
-                "--exclude", "test_type:singular", "--vars", json.dumps(load))
+    project.dbt(
+        "build",
+        "-s",
+        "+lead_activity",
+        "+stg_crm__conversions",
+        "stg_crm__rejected_rows",
+        "--exclude",
+        "test_type:singular",
+        "--vars",
+        json.dumps(load),
+    )
     with project.connect() as con:
         after = con.sql("select * from lead_activity order by all").fetchall()
-        converted = {r[0] for r in con.sql("select lead_id from stg_crm__conversions "
-                                           "where lead_id > 900000").fetchall()}
-        rejected = sorted(con.sql("select raw_table, reason from stg_crm__rejected_rows")
-                          .fetchall())
+        converted = {
+            r[0]
+            for r in con.sql(
+                "select lead_id from stg_crm__conversions where lead_id > 900000"
+            ).fetchall()
+        }
+        rejected = sorted(
+            con.sql("select raw_table, reason from stg_crm__rejected_rows").fetchall()
+        )
     assert after == before
     assert converted == {900001, 900003}
-    assert rejected == [("raw_conversions", "converted_at: after the load horizon"),
-                        ("raw_emails", "sent_at: after the load horizon")]
+    assert rejected == [
+        ("raw_conversions", "converted_at: after the load horizon"),
+        ("raw_emails", "sent_at: after the load horizon"),
+    ]
 
 
 # -- write, audit, then publish -----------------------------------------------------------------
 
+
 def _published_state(project) -> dict:
     """Everything serving and Feast read, by content."""
-    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(project.features_dir.iterdir()) if p.is_file()}
-    return {"duckdb": hashlib.sha256(project.duckdb_path.read_bytes()).hexdigest(),
-            "features": files, "published": (project.root / "data" / "published.json").read_text()}
+    files = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(project.features_dir.iterdir())
+        if p.is_file()
+    }
+    return {
+        "duckdb": hashlib.sha256(project.duckdb_path.read_bytes()).hexdigest(),
+        "features": files,
+        "published": (project.root / "data" / "published.json").read_text(),
+    }
 
 
 def _fresh_emails(project, lead_id: int) -> int:
     """What a fresh (request-time) email count reads from the published event store."""
     with project.connect() as con:
-        return con.execute("select count(*) from stg_crm__emails where lead_id = ?",
-                           [lead_id]).fetchall()[0][0]
+        return con.execute(
+            "select count(*) from stg_crm__emails where lead_id = ?", [lead_id]
+        ).fetchall()[0][0]
 
 
 def test_a_failed_build_publishes_nothing(project, capsys):
@@ -397,8 +531,10 @@ def test_a_failed_build_publishes_nothing(project, capsys):
     before, fresh = _published_state(project), _fresh_emails(project, 999)
     manifest = project.manifest.read_bytes()
     first = _data_rows(project.root / "seeds" / "raw_emails.csv")[0].split(",")
-    _write_rows(project.root / "seeds" / "raw_emails.csv",
-                [[first[0], "999", "2026-06-29 00:00:00", "nurture"]])
+    _write_rows(
+        project.root / "seeds" / "raw_emails.csv",
+        [[first[0], "999", "2026-06-29 00:00:00", "nurture"]],
+    )
     capsys.readouterr()
     assert main(["build", "--project-dir", str(project.root)]) == 2
     err = capsys.readouterr().err
@@ -429,7 +565,8 @@ def test_an_empty_feature_view_is_a_parquet_file_with_no_rows(project):
     features = project.root / "models" / "features"
     (features / "empty_profile.sql").write_text(
         "{{ config(contract={'enforced': false}) }}\n"
-        "select * from {{ ref('lead_profile') }} where lead_id < 0\n")
+        "select * from {{ ref('lead_profile') }} where lead_id < 0\n"
+    )
     project.dbt("seed")
     project.dbt("build", "-s", "+empty_profile", "--exclude", "test_type:singular")
     table = pq.read_table(project.features_dir / "empty_profile.parquet")

@@ -1,4 +1,5 @@
-"""The dbt training set equals an independent brute-force reading of the contract (tests/oracle.py)."""
+"""The dbt training set equals an independent brute-force reading of the contract
+(tests/oracle.py)."""
 
 from __future__ import annotations
 
@@ -33,13 +34,17 @@ def test_training_rows_match_bruteforce(training_set, oracle):
     checked = 0
     for row in sample.to_dict("records"):
         t = row["scored_at"].to_pydatetime()
-        expected = {**(oracle.profile(row["lead_id"], t) or dict.fromkeys(PROFILE)),
-                    **(oracle.activity(row["lead_id"], t) or dict.fromkeys(ACTIVITY)),
-                    **(oracle.recent(row["lead_id"], t) or dict.fromkeys(RECENT))}
+        expected = {
+            **(oracle.profile(row["lead_id"], t) or dict.fromkeys(PROFILE)),
+            **(oracle.activity(row["lead_id"], t) or dict.fromkeys(ACTIVITY)),
+            **(oracle.recent(row["lead_id"], t) or dict.fromkeys(RECENT)),
+        }
         for column, value in expected.items():
             got = row[column]
             got = None if got is None or (isinstance(got, float) and math.isnan(got)) else got
-            assert _same(value, got), f"lead {row['lead_id']} at {t}: {column} = {got}, oracle says {value}"
+            assert _same(value, got), (
+                f"lead {row['lead_id']} at {t}: {column} = {got}, oracle says {value}"
+            )
         checked += 1
     assert checked > 800
     # the sample exercised both the NULL (no activity yet) and the non-NULL paths

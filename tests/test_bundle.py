@@ -16,29 +16,57 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_project
-from skewless.bundle import (BundleError, ModelBundle, definition_hashes, integrity_path,
-                             integrity_record)
+
+from skewless.bundle import (
+    BundleError,
+    ModelBundle,
+    definition_hashes,
+    integrity_path,
+    integrity_record,
+)
 from skewless.demo.run import BUNDLE
 from skewless.manifest import load_project
 
 VIEWS = {"lead_profile", "lead_activity", "lead_recent_activity"}
 
 CASES = {  # name -> (file, old, new, views that must be named; empty: still loads)
-    "age / 10 instead of age / 100": ("models/features/lead_profile.sql", "as double precision) / 100", "as double precision) / 10",
-                                      {"lead_profile"}),
-    "an upstream staging model": ("models/staging/stg_crm__web_visits.sql", "cast(pages as integer)",
-                                  "cast(pages as integer) * 2", {"lead_activity", "lead_recent_activity"}),
-    "a macro the windows use": ("macros/window_aggregates.sql", "'coalesce(' ~ col ~ ', 0)'",
-                                "'coalesce(' ~ col ~ ', -1)'", {"lead_activity", "lead_recent_activity"}),
-    "an adapter rendering reached by dispatch": ("macros/cadence_grid.sql",
-                                                 "else time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') + {{ step }} end)",
-                                                 "else time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') end)",
-                                                 {"lead_activity", "lead_recent_activity"}),
-    "a ttl in the yml": ("models/features/lead_profile.yml", "ttl: 365d", "ttl: 30d", {"lead_profile"}),
-    "a comment and layout only": ("models/features/lead_profile.sql", "select\n    lead_id,",
-                                  "-- reformatted\nselect   lead_id,  /* the key */", set()),
+    "age / 10 instead of age / 100": (
+        "models/features/lead_profile.sql",
+        "as double precision) / 100",
+        "as double precision) / 10",
+        {"lead_profile"},
+    ),
+    "an upstream staging model": (
+        "models/staging/stg_crm__web_visits.sql",
+        "{{ skewless.crm_staged('raw_web_visits') }}",
+        "select * from ({{ skewless.crm_staged('raw_web_visits') }}) as v where pages > 0",
+        {"lead_activity", "lead_recent_activity"},
+    ),
+    "a macro the windows use": (
+        "macros/window_aggregates.sql",
+        "'coalesce(' ~ col ~ ', 0)'",
+        "'coalesce(' ~ col ~ ', -1)'",
+        {"lead_activity", "lead_recent_activity"},
+    ),
+    "an adapter rendering reached by dispatch": (
+        "macros/cadence_grid.sql",
+        "else time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') + {{ step }} end)",
+        "else time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') end)",
+        {"lead_activity", "lead_recent_activity"},
+    ),
+    "a ttl in the yml": (
+        "models/features/lead_profile.yml",
+        "ttl: 365d",
+        "ttl: 30d",
+        {"lead_profile"},
+    ),
+    "a comment and layout only": (
+        "models/features/lead_profile.sql",
+        "select\n    lead_id,",
+        "-- reformatted\nselect   lead_id,  /* the key */",
+        set(),
+    ),
 }
 
 
@@ -46,8 +74,11 @@ def test_the_demo_bundle_loads_and_describes_its_service(built):
     spec = load_project(built.root)
     bundle = ModelBundle.load(built.root / BUNDLE, built)
     assert bundle.service == "lead_conversion" and set(bundle.hashes) == VIEWS
-    assert bundle.feature_names == [f.name for v in spec.feature_services["lead_conversion"].views
-                                    for f in spec.feature_views[v].features]
+    assert bundle.feature_names == [
+        f.name
+        for v in spec.feature_services["lead_conversion"].views
+        for f in spec.feature_views[v].features
+    ]
     assert bundle.hashes == definition_hashes(built, spec, sorted(VIEWS))
 
 

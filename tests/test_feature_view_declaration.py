@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_project
+
 from skewless.project import Project, StepFailed
 
 YML = Path("models/features/lead_profile.yml")
@@ -25,19 +25,35 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 CASES = [
     # (what the analyst wrote instead, in place of, the message must name)
-    ("features: [contact_age_scaledd,", "features: [contact_age_scaled,",
-     "meta.feature_view.features 'contact_age_scaledd' is not a column"),
-    ("timestamp: event_tss", "timestamp: event_ts",
-     "meta.feature_view.timestamp 'event_tss' is not a column"),
-    ("created: created_at", "created: created_ts",
-     "meta.feature_view.created 'created_at' is not a column"),
-    ("ttl: 365days", "ttl: 365d", "meta.feature_view.ttl is '365days'"),
+    (
+        "features: [contact_age_scaledd,",
+        "features: [contact_age_scaled,",
+        "meta.feature_view.features 'contact_age_scaledd' is not a column",
+    ),
+    (
+        "timestamp: event_tss",
+        "timestamp: event_ts",
+        "meta.feature_view.timestamp 'event_tss' is not a column",
+    ),
+    (
+        "created: created_at",
+        "created: created_ts",
+        "meta.feature_view.created 'created_at' is not a column",
+    ),
+    ("ttl: 365days", "ttl: 365d", "meta.feature_view.ttl '365days' is not a duration"),
     ("ttl: 0s", "ttl: 365d", "meta.feature_view.ttl is '0s'"),
-    ("cadence: 1hour", "cadence: 1h", "meta.feature_view.freshness.cadence is '1hour'"),
-    ("feature: [contact_age_scaled,", "features: [contact_age_scaled,",
-     "meta.feature_view.feature is not a known key"),
-    ("join_key: leadid", "join_key: lead_id",
-     "meta.feature_view.entities join_key 'leadid' is not a column"),
+    ("cadence: 1hour", "cadence: 1h",
+     "meta.feature_view.freshness.cadence '1hour' is not a duration"),
+    (
+        "feature: [contact_age_scaled,",
+        "features: [contact_age_scaled,",
+        "meta.feature_view.feature is not a known key",
+    ),
+    (
+        "join_key: leadid",
+        "join_key: lead_id",
+        "meta.feature_view.entities join_key 'leadid' is not a column",
+    ),
 ]
 
 
@@ -58,8 +74,9 @@ def test_the_declaration_as_shipped_builds(project: Project) -> None:
 
 
 @pytest.mark.parametrize(("new", "old", "message"), CASES, ids=[c[0] for c in CASES])
-def test_a_typo_fails_the_views_own_build(project: Project, new: str, old: str,
-                                          message: str) -> None:
+def test_a_typo_fails_the_views_own_build(
+    project: Project, new: str, old: str, message: str
+) -> None:
     with pytest.raises(StepFailed) as failed:
         _build_with(project, new, old)
     text = str(failed.value)

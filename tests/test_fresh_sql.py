@@ -14,15 +14,18 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-import psycopg2
-
 import pandas as pd
+import psycopg2
 import pytest
 
-from skewless.serving.event_store import (DuckDBEvents, PostgresEvents, StoreUnavailable,
-                                          open_event_store)
 from skewless.manifest import load_project
 from skewless.online_sql import render
+from skewless.serving.event_store import (
+    DuckDBEvents,
+    PostgresEvents,
+    StoreUnavailable,
+    open_event_store,
+)
 from skewless.serving.server import FeatureServer
 from skewless.training import diff_frames, feast_training_set
 
@@ -31,7 +34,8 @@ VIEW = "lead_recent_activity"
 
 @pytest.fixture(scope="module")
 def postgres_events(postgres_build):
-    """The project built by dbt on a fresh PostgreSQL: its staging tables are the live event store."""
+    """The project built by dbt on a fresh PostgreSQL: its staging tables are the live event
+    store."""
     events = PostgresEvents(postgres_build.dsn)
     yield events
     events.close()
@@ -42,8 +46,12 @@ def instants(built):
     """(lead, instant) pairs: on visit/email times, on time + window, and at random."""
     rng = random.Random(5)
     with built.connect() as con:
-        visits = con.sql("select lead_id, visited_at from stg_crm__web_visits order by hash(visit_id) limit 40").fetchall()
-        emails = con.sql("select lead_id, sent_at from stg_crm__emails order by hash(email_id) limit 40").fetchall()
+        visits = con.sql(
+            "select lead_id, visited_at from stg_crm__web_visits order by hash(visit_id) limit 40"
+        ).fetchall()
+        emails = con.sql(
+            "select lead_id, sent_at from stg_crm__emails order by hash(email_id) limit 40"
+        ).fetchall()
     pairs = [(k, t) for k, t in visits] + [(k, t + timedelta(minutes=30)) for k, t in visits]
     pairs += [(k, t) for k, t in emails] + [(k, t + timedelta(hours=1)) for k, t in emails]
     pairs += [(k, t + timedelta(seconds=rng.randrange(-1800, 1800))) for k, t in visits]
@@ -52,13 +60,18 @@ def instants(built):
 
 def served(server: FeatureServer, pairs) -> pd.DataFrame:
     features = [f"{VIEW}:{f.name}" for f in server.spec.feature_views[VIEW].features]
-    rows = [{**{k: v[0] for k, v in server.get([lead], features, as_of=at).items()}, "at": at} for lead, at in pairs]
+    rows = [
+        {**{k: v[0] for k, v in server.get([lead], features, as_of=at).items()}, "at": at}
+        for lead, at in pairs
+    ]
     return pd.DataFrame(rows)
 
 
 def test_fresh_sql_on_postgres_and_duckdb_equals_training(built, store, postgres_events, instants):
     spec = load_project(built.root)
-    duck = served(FeatureServer(built, store, events=DuckDBEvents(built.duckdb_path), spec=spec), instants)
+    duck = served(
+        FeatureServer(built, store, events=DuckDBEvents(built.duckdb_path), spec=spec), instants
+    )
     pg = served(FeatureServer(built, store, events=postgres_events, spec=spec), instants)
     assert diff_frames(duck, pg, order_by=["lead_id", "at"]).equal
     spine = duck[["lead_id", "at"]]
@@ -74,9 +87,12 @@ def test_postgres_rendering_binds_parameters_and_escapes_percent(built):
     """Values are never in the SQL text; a literal % survives psycopg's pyformat."""
     spec = load_project(built.root)
     view = spec.feature_views[VIEW]
-    query = render(view, "select lead_id, event_ts, created_ts, 1 as emails_1h, 2 as visits_30m, "
-                         "3 as pages_30m from changes where 'a%' like 'a%' and lead_id = any($lead_id) "
-                         "and event_ts <= $as_of")
+    query = render(
+        view,
+        "select lead_id, event_ts, created_ts, 1 as emails_1h, 2 as visits_30m, "
+        "3 as pages_30m from changes where 'a%' like 'a%' and lead_id = any($lead_id) "
+        "and event_ts <= $as_of",
+    )
     assert "%(lead_id)s" in query.sql["postgres"] and "%(as_of)s" in query.sql["postgres"]
     assert "'a%%' LIKE 'a%%'" in query.sql["postgres"]
     assert "$lead_id" in query.sql["duckdb"] and "'a%' LIKE 'a%'" in query.sql["duckdb"]
@@ -96,7 +112,9 @@ def test_event_store_is_chosen_by_configuration(built, postgres_events, monkeypa
     assert os.environ.get("SKEWLESS_EVENT_STORE") is None
 
 
-def test_postgres_connections_dropped_by_the_server_are_replaced(built, store, postgres_build, instants):
+def test_postgres_connections_dropped_by_the_server_are_replaced(
+    built, store, postgres_build, instants
+):
     """Every connection killed server-side (as a restart does): the next requests reconnect and
     answer as before; the old event store kept one connection forever and failed from then on."""
     spec = load_project(built.root)
@@ -107,8 +125,10 @@ def test_postgres_connections_dropped_by_the_server_are_replaced(built, store, p
     admin.autocommit = True
     for _ in range(2):
         with admin.cursor() as cur:
-            cur.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
-                        "where pid <> pg_backend_pid() and datname = current_database()")
+            cur.execute(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                "where pid <> pg_backend_pid() and datname = current_database()"
+            )
             assert cur.fetchone()[0] >= 1
         assert diff_frames(before, served(server, instants[:20]), order_by=["lead_id", "at"]).equal
     admin.close()
@@ -125,11 +145,17 @@ def test_postgres_unreachable_is_store_unavailable(monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres"])
-def test_concurrent_fresh_requests_answer_as_serial_ones(built, store, postgres_build, instants, kind):
+def test_concurrent_fresh_requests_answer_as_serial_ones(
+    built, store, postgres_build, instants, kind
+):
     """Eight threads at once (each DuckDB thread on its own cursor, PostgreSQL on pooled
     connections) give exactly the serial answers."""
     spec = load_project(built.root)
-    events = DuckDBEvents(built.duckdb_path, built.root) if kind == "duckdb" else PostgresEvents(postgres_build.dsn)
+    events = (
+        DuckDBEvents(built.duckdb_path, built.root)
+        if kind == "duckdb"
+        else PostgresEvents(postgres_build.dsn)
+    )
     server = FeatureServer(built, store, events=events, spec=spec)
     chunks = [instants[i::8] for i in range(8)]
     serial = [served(server, c) for c in chunks]
@@ -158,8 +184,10 @@ def test_a_rebuilt_duckdb_file_is_reopened(built, store, tmp_path):
     assert server.get([lead], ["emails_1h"], as_of=at)["emails_1h"] == [None]
     shutil.copy(built.duckdb_path, new)
     with duckdb.connect(str(new)) as con:
-        con.execute("insert into stg_crm__emails (email_id, lead_id, sent_at) values (?, ?, ?)",
-                    [10**12, lead, at - timedelta(minutes=5)])
+        con.execute(
+            "insert into stg_crm__emails (email_id, lead_id, sent_at) values (?, ?, ?)",
+            [10**12, lead, at - timedelta(minutes=5)],
+        )
     os.replace(new, path)
     assert server.get([lead], ["emails_1h"], as_of=at)["emails_1h"] == [1]
     events.close()

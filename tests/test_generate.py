@@ -12,8 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_same_seed_same_bytes_and_shipped_seeds_match(tmp_path):
     paths = write_csv(generate(2000, 7), tmp_path)
     for path in paths:
-        assert path.read_bytes() == (REPO / "seeds" / path.name).read_bytes(), \
+        assert path.read_bytes() == (REPO / "seeds" / path.name).read_bytes(), (
             f"seeds/{path.name} is stale: run `make seeds`"
+        )
 
 
 def test_onboarding_emails_only_after_conversion():

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from support.servers import free_port
 from skewless.bundle import ModelBundle
 from skewless.demo.run import BUNDLE
 from skewless.serving.server import FeatureServer
+from support.servers import free_port
 
 TOKEN = "s3cret-token"
 
@@ -29,7 +29,9 @@ TOKEN = "s3cret-token"
 @pytest.fixture(scope="module")
 def end(store) -> datetime:
     """The instant the demo's online store is materialized up to."""
-    return max(v.most_recent_end_time for v in store.list_feature_views() if v.online).replace(tzinfo=None)
+    return max(v.most_recent_end_time for v in store.list_feature_views() if v.online).replace(
+        tzinfo=None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +43,23 @@ def start_server(built, *args: str, env: dict | None = None):
     """`skewless serve` on a free port; (process, url) once /health answers."""
     port = free_port()
     exe = Path(sys.executable).parent / "skewless"
-    proc = subprocess.Popen([str(exe), "serve", "--project-dir", str(built.root), "--port", str(port),
-                             "--bundle", str(built.root / BUNDLE), *args], env={**built.env(), **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "serve",
+            "--project-dir",
+            str(built.root),
+            "--port",
+            str(port),
+            "--bundle",
+            str(built.root / BUNDLE),
+            *args,
+        ],
+        env={**built.env(), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -70,7 +86,12 @@ def api(built):
 @pytest.fixture(scope="module")
 def leads(built):
     with built.connect() as con:
-        return [r[0] for r in con.sql("select distinct lead_id from stg_crm__leads order by hash(lead_id) limit 30").fetchall()]
+        return [
+            r[0]
+            for r in con.sql(
+                "select distinct lead_id from stg_crm__leads order by hash(lead_id) limit 30"
+            ).fetchall()
+        ]
 
 
 def test_health_names_the_store_and_model(api):
@@ -81,16 +102,29 @@ def test_health_names_the_store_and_model(api):
 
 def test_features_over_http_equal_the_sdk(api, built, store, leads, AS_OF):
     keys = leads + [10**9]
-    reply = requests.post(f"{api}/features", json={"keys": {"lead_id": keys}, "feature_service": "lead_conversion",
-                                                   "as_of": AS_OF})
+    reply = requests.post(
+        f"{api}/features",
+        json={"keys": {"lead_id": keys}, "feature_service": "lead_conversion", "as_of": AS_OF},
+    )
     assert reply.status_code == 200, reply.text
-    expected = FeatureServer(built, store).get(keys, "lead_conversion", as_of=datetime.fromisoformat(AS_OF))
+    expected = FeatureServer(built, store).get(
+        keys, "lead_conversion", as_of=datetime.fromisoformat(AS_OF)
+    )
     assert reply.json()["results"] == expected
     assert all(v[-1] is None for k, v in expected.items() if k != "lead_id")
     assert sum(v is not None for v in expected["industry"]) == len(leads)
-    named = requests.post(f"{api}/features", json={"keys": keys[:3], "features": ["industry", "lead_activity:emails_7d"],
-                                                   "as_of": AS_OF}).json()["results"]
-    assert list(named) == ["lead_id", "industry", "emails_7d"] and named["industry"] == expected["industry"][:3]
+    named = requests.post(
+        f"{api}/features",
+        json={
+            "keys": keys[:3],
+            "features": ["industry", "lead_activity:emails_7d"],
+            "as_of": AS_OF,
+        },
+    ).json()["results"]
+    assert (
+        list(named) == ["lead_id", "industry", "emails_7d"]
+        and named["industry"] == expected["industry"][:3]
+    )
 
 
 def test_predict_takes_keys_only(api, built, store, leads, AS_OF):
@@ -98,24 +132,41 @@ def test_predict_takes_keys_only(api, built, store, leads, AS_OF):
     assert reply.status_code == 200, reply.text
     body = reply.json()
     bundle = ModelBundle.load(built.root / BUNDLE, built)
-    expected = bundle.predict(FeatureServer(built, store), leads, as_of=datetime.fromisoformat(AS_OF))
+    expected = bundle.predict(
+        FeatureServer(built, store), leads, as_of=datetime.fromisoformat(AS_OF)
+    )
     assert body["results"]["lead_id"] == leads
     assert body["results"]["score"] == pytest.approx(expected["score"], rel=1e-12)
-    assert len(set(body["results"]["score"])) > 5 and all(0 < s < 1 for s in body["results"]["score"])
+    assert len(set(body["results"]["score"])) > 5 and all(
+        0 < s < 1 for s in body["results"]["score"]
+    )
     assert body["model"]["features"] == bundle.feature_names
 
 
-@pytest.mark.parametrize("path, body, status, words", [
-    ("/features", {"keys": [1], "features": ["clicks_7d"]}, 404, "unknown feature 'clicks_7d'"),
-    ("/features", {"keys": [1], "feature_service": "churn"}, 404, "no feature service 'churn'"),
-    ("/features", {"keys": ["lead-7"], "features": ["industry"]}, 422, "join key lead_id is bigint"),
-    ("/features", {"keys": {"lead_id": "42"}, "features": ["industry"]}, 422, "must be a JSON list"),
-    ("/predict", {"keys": "123"}, 422, '"keys" must be a list'),
-    ("/features", {"keys": {"account_id": [1]}}, 422, "missing join key lead_id"),
-    ("/features", {"features": ["industry"]}, 422, '"keys"'),
-    ("/features", {"keys": [1], "as_of": "yesterday"}, 422, "as_of 'yesterday'"),
-    ("/predict", {"keys": [True]}, 422, "join key lead_id is bigint"),
-])
+@pytest.mark.parametrize(
+    "path, body, status, words",
+    [
+        ("/features", {"keys": [1], "features": ["clicks_7d"]}, 404, "unknown feature 'clicks_7d'"),
+        ("/features", {"keys": [1], "feature_service": "churn"}, 404, "no feature service 'churn'"),
+        (
+            "/features",
+            {"keys": ["lead-7"], "features": ["industry"]},
+            422,
+            "join key lead_id is bigint",
+        ),
+        (
+            "/features",
+            {"keys": {"lead_id": "42"}, "features": ["industry"]},
+            422,
+            "must be a JSON list",
+        ),
+        ("/predict", {"keys": "123"}, 422, '"keys" must be a list'),
+        ("/features", {"keys": {"account_id": [1]}}, 422, "missing join key lead_id"),
+        ("/features", {"features": ["industry"]}, 422, '"keys"'),
+        ("/features", {"keys": [1], "as_of": "yesterday"}, 422, "as_of 'yesterday'"),
+        ("/predict", {"keys": [True]}, 422, "join key lead_id is bigint"),
+    ],
+)
 def test_bad_requests_are_4xx_naming_the_problem(api, path, body, status, words):
     reply = requests.post(f"{api}{path}", json=body)
     assert reply.status_code == status, reply.text
@@ -123,14 +174,29 @@ def test_bad_requests_are_4xx_naming_the_problem(api, path, body, status, words)
 
 
 def test_a_body_that_is_not_json_is_422(api):
-    reply = requests.post(f"{api}/features", data=b"lead_id=1", headers={"content-type": "application/json"})
+    reply = requests.post(
+        f"{api}/features", data=b"lead_id=1", headers={"content-type": "application/json"}
+    )
     assert reply.status_code == 422 and "not JSON" in reply.json()["detail"]
 
 
 # -- keys are taken only as their join key's exact type -------------------------------------------
 
-STRICT_BAD_KEYS = ["42", " 7 ", "7_000", "\u0664\u0662", "0x2a", True, False, 7.0, 1e3, 2**63,
-                   -(2**63) - 1, [1], {"lead_id": 1}]
+STRICT_BAD_KEYS = [
+    "42",
+    " 7 ",
+    "7_000",
+    "\u0664\u0662",
+    "0x2a",
+    True,
+    False,
+    7.0,
+    1e3,
+    2**63,
+    -(2**63) - 1,
+    [1],
+    {"lead_id": 1},
+]
 
 
 @pytest.mark.parametrize("bad", STRICT_BAD_KEYS, ids=[repr(b) for b in STRICT_BAD_KEYS])
@@ -153,14 +219,19 @@ def test_keys_that_are_not_a_list_are_422_never_split(api, keys, AS_OF):
 
 def test_the_largest_and_smallest_bigints_are_keys(api, AS_OF):
     keys = [2**63 - 1, -(2**63), 0]
-    reply = requests.post(f"{api}/features", json={"keys": keys, "features": ["industry"], "as_of": AS_OF})
+    reply = requests.post(
+        f"{api}/features", json={"keys": keys, "features": ["industry"], "as_of": AS_OF}
+    )
     assert reply.status_code == 200, reply.text
     assert reply.json()["results"] == {"lead_id": keys, "industry": [None, None, None]}
 
 
 # -- /predict says which features are missing, and never scores an unknown key ---------------------
 
-def test_predict_an_unknown_lead_has_no_score_and_names_the_missing_features(api, built, leads, AS_OF):
+
+def test_predict_an_unknown_lead_has_no_score_and_names_the_missing_features(
+    api, built, leads, AS_OF
+):
     keys = [leads[0], 10**9, -5, None, leads[1]]
     reply = requests.post(f"{api}/predict", json={"keys": keys, "as_of": AS_OF})
     assert reply.status_code == 200, reply.text
@@ -174,21 +245,33 @@ def test_predict_an_unknown_lead_has_no_score_and_names_the_missing_features(api
 
 # -- time: never the latest values for a past instant ---------------------------------------------
 
+
 def test_a_past_as_of_for_stored_features_is_refused_saying_why(api, end):
     past = (end - timedelta(days=21)).isoformat()
-    for path, body in [("/features", {"keys": [70], "features": ["lead_activity:emails_30d"], "as_of": past}),
-                       ("/features", {"keys": [70], "feature_service": "lead_conversion", "as_of": past}),
-                       ("/predict", {"keys": [70], "as_of": past})]:
+    for path, body in [
+        ("/features", {"keys": [70], "features": ["lead_activity:emails_30d"], "as_of": past}),
+        ("/features", {"keys": [70], "feature_service": "lead_conversion", "as_of": past}),
+        ("/predict", {"keys": [70], "as_of": past}),
+    ]:
         reply = requests.post(f"{api}{path}", json=body)
         assert reply.status_code == 422, reply.text
         detail = reply.json()["detail"]
         assert "materialized up to" in detail and end.isoformat(sep=" ") in detail, detail
     # one microsecond before the end is refused; the end itself is answered
     before = (end - timedelta(microseconds=1)).isoformat()
-    assert requests.post(f"{api}/features", json={"keys": [70], "features": ["industry"],
-                                                  "as_of": before}).status_code == 422
-    assert requests.post(f"{api}/features", json={"keys": [70], "features": ["industry"],
-                                                  "as_of": end.isoformat()}).status_code == 200
+    assert (
+        requests.post(
+            f"{api}/features", json={"keys": [70], "features": ["industry"], "as_of": before}
+        ).status_code
+        == 422
+    )
+    assert (
+        requests.post(
+            f"{api}/features",
+            json={"keys": [70], "features": ["industry"], "as_of": end.isoformat()},
+        ).status_code
+        == 200
+    )
 
 
 def test_fresh_features_answer_a_past_as_of_exactly(api, built, store, end):
@@ -196,7 +279,9 @@ def test_fresh_features_answer_a_past_as_of_exactly(api, built, store, end):
     body = {"keys": [70, 71], "features": ["emails_1h", "visits_30m"], "as_of": past.isoformat()}
     reply = requests.post(f"{api}/features", json=body)
     assert reply.status_code == 200, reply.text
-    assert reply.json()["results"] == FeatureServer(built, store).get([70, 71], body["features"], as_of=past)
+    assert reply.json()["results"] == FeatureServer(built, store).get(
+        [70, 71], body["features"], as_of=past
+    )
 
 
 # -- limits and bad input: 4xx, never a 500 --------------------------------------------------------
@@ -229,7 +314,9 @@ BAD_BODIES = {
 @pytest.mark.parametrize("name", BAD_BODIES)
 @pytest.mark.parametrize("path", ["/features", "/predict"])
 def test_no_bad_body_is_a_500(api, path, name):
-    reply = requests.post(f"{api}{path}", data=BAD_BODIES[name], headers={"content-type": "application/json"})
+    reply = requests.post(
+        f"{api}{path}", data=BAD_BODIES[name], headers={"content-type": "application/json"}
+    )
     assert reply.status_code == 422, (name, reply.status_code, reply.text)
     assert reply.json()["detail"]
 
@@ -246,16 +333,25 @@ def test_a_body_over_one_mebibyte_or_over_10000_keys_is_413(api, AS_OF):
 
 # -- liveness, readiness, authentication ---------------------------------------------------------
 
+
 def test_ready_checks_the_online_and_the_event_store(api):
     reply = requests.get(f"{api}/ready")
     assert reply.status_code == 200, reply.text
-    assert reply.json()["checks"] == {"online_store": "ok", "event_store": "ok"}
+    assert reply.json()["checks"] == {
+        "online_store": "ok",
+        "event_store": "ok",
+        "store_watermark": "ok",
+    }
 
 
 def test_unauthenticated_404s_do_not_list_the_feature_names(api):
-    detail = requests.post(f"{api}/features", json={"keys": [1], "features": ["clicks_7d"]}).json()["detail"]
+    detail = requests.post(f"{api}/features", json={"keys": [1], "features": ["clicks_7d"]}).json()[
+        "detail"
+    ]
     assert "clicks_7d" in detail and "emails_7d" not in detail and "industry" not in detail
-    detail = requests.post(f"{api}/features", json={"keys": [1], "feature_service": "churn"}).json()["detail"]
+    detail = requests.post(
+        f"{api}/features", json={"keys": [1], "feature_service": "churn"}
+    ).json()["detail"]
     assert "lead_conversion" not in detail
 
 
@@ -270,11 +366,16 @@ def test_a_token_is_required_when_configured(built, AS_OF):
         good = {"Authorization": f"Bearer {TOKEN}"}
         assert requests.post(f"{url}/features", json=body, headers=good).status_code == 200
         assert requests.post(f"{url}/predict", json=body, headers=good).status_code == 200
-        detail = requests.post(f"{url}/features", json={"keys": [1], "features": ["clicks_7d"]},
-                               headers=good).json()["detail"]
+        detail = requests.post(
+            f"{url}/features", json={"keys": [1], "features": ["clicks_7d"]}, headers=good
+        ).json()["detail"]
         assert "emails_7d" in detail  # an authenticated caller is told what exists
         health = requests.get(f"{url}/health")  # liveness needs no token, and lists nothing
-        assert health.status_code == 200 and "views" not in health.json() and "model" not in health.json()
+        assert (
+            health.status_code == 200
+            and "views" not in health.json()
+            and "model" not in health.json()
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -283,8 +384,22 @@ def test_a_token_is_required_when_configured(built, AS_OF):
 def test_a_bind_beyond_loopback_without_a_token_is_refused(built):
     exe = Path(sys.executable).parent / "skewless"
     env = {k: v for k, v in built.env().items() if k != "SKEWLESS_API_TOKEN"}
-    proc = subprocess.run([str(exe), "serve", "--project-dir", str(built.root), "--host", "0.0.0.0",
-                           "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            str(exe),
+            "serve",
+            "--project-dir",
+            str(built.root),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "SKEWLESS_API_TOKEN" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -295,7 +410,11 @@ def test_fresh_requests_do_not_stop_health_or_stored_requests(api, leads, AS_OF)
     stop, errors = threading.Event(), []
 
     def fresh_client():
-        body = {"keys": list(range(10_000)), "features": ["emails_1h", "visits_30m"], "as_of": AS_OF}
+        body = {
+            "keys": list(range(10_000)),
+            "features": ["emails_1h", "visits_30m"],
+            "as_of": AS_OF,
+        }
         while not stop.is_set():
             reply = requests.post(f"{api}/features", json=body, timeout=60)
             if reply.status_code != 200:

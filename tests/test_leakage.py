@@ -30,15 +30,20 @@ def test_all_time_email_count_is_not_what_the_features_compute(training_set, ora
     assert (leaky > pit).mean() > 0.9
     # and the onboarding emails (sent only after conversion) are never in a feature
     for row in positives.to_dict("records"):
-        onboarding_before = sum(1 for e in oracle.emails[row["lead_id"]]
-                                if e[3] == "onboarding" and e[2] <= row["scored_at"].to_pydatetime())
+        onboarding_before = sum(
+            1
+            for e in oracle.emails[row["lead_id"]]
+            if e[3] == "onboarding" and e[2] <= row["scored_at"].to_pydatetime()
+        )
         assert onboarding_before == 0
 
 
 def test_leaky_count_separates_labels_far_better_than_the_honest_one(training_set, oracle):
     """Why the story's offline precision was too good: the leaky feature almost is the label."""
-    df = training_set.assign(leaky=training_set["lead_id"].map(oracle.emails_all_time),
-                             honest=training_set["emails_30d"].fillna(0))
+    df = training_set.assign(
+        leaky=training_set["lead_id"].map(oracle.emails_all_time),
+        honest=training_set["emails_30d"].fillna(0),
+    )
 
     def gap(col: str) -> float:
         by_label = df.groupby("converted_within_14d")[col].mean()

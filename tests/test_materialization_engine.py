@@ -26,20 +26,29 @@ from support.stores import feast_store
 
 EPOCH = datetime(1970, 1, 1)
 START = datetime(1969, 12, 30, 23, 0, 0, 250)
-FEATURES = (Column("i64", "bigint"), Column("i32", "integer"), Column("f64", "double"),
-            Column("f32", "float"), Column("s", "varchar"), Column("b", "boolean"))
+FEATURES = (
+    Column("i64", "bigint"),
+    Column("i32", "integer"),
+    Column("f64", "double"),
+    Column("f32", "float"),
+    Column("s", "varchar"),
+    Column("b", "boolean"),
+)
 
 
 def _value(rng: random.Random, name: str):
     if rng.random() < 0.15:
         return None
-    return {"i64": lambda: rng.choice([0, -1, 2**53, -(2**53), rng.randrange(-10**9, 10**9)]),
-            "i32": lambda: rng.choice([0, -1, 2**31 - 1, -(2**31), rng.randrange(-1000, 1000)]),
-            "f64": lambda: rng.choice([0.0, -0.0, 1e300, float("inf"), float("nan"),
-                                       rng.uniform(-1, 1)]),
-            "f32": lambda: rng.choice([0.1, -2.5, rng.uniform(-1e3, 1e3)]),
-            "s": lambda: rng.choice(["", "é" * 70, "naïve 名前", str(rng.random())]),
-            "b": lambda: rng.random() < 0.5}[name]()
+    return {
+        "i64": lambda: rng.choice([0, -1, 2**53, -(2**53), rng.randrange(-(10**9), 10**9)]),
+        "i32": lambda: rng.choice([0, -1, 2**31 - 1, -(2**31), rng.randrange(-1000, 1000)]),
+        "f64": lambda: rng.choice(
+            [0.0, -0.0, 1e300, float("inf"), float("nan"), rng.uniform(-1, 1)]
+        ),
+        "f32": lambda: rng.choice([0.1, -2.5, rng.uniform(-1e3, 1e3)]),
+        "s": lambda: rng.choice(["", "é" * 70, "naïve 名前", str(rng.random())]),
+        "b": lambda: rng.random() < 0.5,
+    }[name]()
 
 
 def write_rows(path: Path, seed: int, n_keys: int = 300) -> pd.DataFrame:
@@ -50,32 +59,47 @@ def write_rows(path: Path, seed: int, n_keys: int = 300) -> pd.DataFrame:
     rows = []
     for k in keys:
         for _ in range(rng.randrange(1, 4)):
-            e = START + timedelta(minutes=rng.randrange(0, 3 * 24 * 60),
-                                  microseconds=rng.randrange(10**6))
+            e = START + timedelta(
+                minutes=rng.randrange(0, 3 * 24 * 60), microseconds=rng.randrange(10**6)
+            )
             for version in range(rng.choice([1, 1, 2])):
                 c = e + timedelta(minutes=rng.randrange(0, 90) + version * rng.randrange(60, 900))
                 values = {f.name: _value(rng, f.name) for f in FEATURES}
                 rows.append({"k": k, "e": e, "c": c, **values})
     frame = pd.DataFrame(rows).drop_duplicates(subset=["k", "e", "c"])
-    duckdb.sql("copy (select k::bigint k, e::timestamp e, c::timestamp c, i64::bigint i64, "
-               "i32::integer i32, f64::double f64, f32::float f32, s::varchar s, b::boolean b "
-               f"from frame) to '{path}' (format parquet)")
+    duckdb.sql(
+        "copy (select k::bigint k, e::timestamp e, c::timestamp c, i64::bigint i64, "
+        "i32::integer i32, f64::double f64, f32::float f32, s::varchar s, b::boolean b "
+        f"from frame) to '{path}' (format parquet)"
+    )
     return frame
 
 
 def project(path: Path) -> ProjectSpec:
-    view = FeatureViewSpec(name="things", unique_id="model.x.things", description="", path=path,
-                           checksum="", entities=(EntitySpec("thing", "k", "bigint"),),
-                           timestamp="e", created="c", ttl=None, cadence=None, lag=None,
-                           features=FEATURES)
+    view = FeatureViewSpec(
+        name="things",
+        unique_id="model.x.things",
+        description="",
+        path=path,
+        checksum="",
+        entities=(EntitySpec("thing", "k", "bigint"),),
+        timestamp="e",
+        created="c",
+        ttl=None,
+        cadence=None,
+        lag=None,
+        features=FEATURES,
+    )
     return ProjectSpec({"things": view}, {})
 
 
 def sqlite_rows(store) -> list[tuple]:
     path = Path(store.config.repo_path) / "online.db"
     with sqlite3.connect(path) as con:
-        return con.execute("select entity_key, feature_name, value, value_text, event_ts, "
-                           "created_ts from skewless_things order by 1, 2").fetchall()
+        return con.execute(
+            "select entity_key, feature_name, value, value_text, event_ts, "
+            "created_ts from skewless_things order by 1, 2"
+        ).fetchall()
 
 
 def redis_hashes(store) -> dict:
@@ -150,8 +174,9 @@ class Killed(BaseException):
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 @pytest.mark.parametrize("after", [0, 1, 3])
-def test_a_run_killed_at_any_batch_then_rerun_equals_a_clean_run(rows, backend, after, redis,
-                                                                 tmp_path, monkeypatch):
+def test_a_run_killed_at_any_batch_then_rerun_equals_a_clean_run(
+    rows, backend, after, redis, tmp_path, monkeypatch
+):
     from skewless.feast import online_writers
 
     path, _ = rows
@@ -227,12 +252,18 @@ def test_bulk_reads_answer_what_feast_online_read_answers(rows, backend, redis, 
     names = ["s", "i64", "f64", "b", "i32", "f32"]
     ours = reader_for(store).read_view(view, [(k,) for k in keys], names)
     stock = store._get_provider().online_read(
-        store.config, view,
-        [EntityKey(join_keys=["k"], entity_values=[Value(int64_val=k)]) for k in keys], list(names))
+        store.config,
+        view,
+        [EntityKey(join_keys=["k"], entity_values=[Value(int64_val=k)]) for k in keys],
+        list(names),
+    )
     present = 0
     for k, (ts, values), (sts, svalues) in zip(keys, ours, stock):
-        svalues = {n: feast_value_type_to_python_type(v) for n, v in (svalues or {}).items()
-                   if v.WhichOneof("val") is not None}
+        svalues = {
+            n: feast_value_type_to_python_type(v)
+            for n, v in (svalues or {}).items()
+            if v.WhichOneof("val") is not None
+        }
         if not svalues:  # nothing stored (Redis answers the epoch and empty values)
             assert values is None, k
             continue
@@ -266,8 +297,9 @@ def test_progress_is_plain_lines_off_a_terminal_and_silent_when_asked(monkeypatc
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
-def test_two_views_materialized_concurrently_equal_one_after_the_other(rows, backend, redis,
-                                                                      tmp_path):
+def test_two_views_materialized_concurrently_equal_one_after_the_other(
+    rows, backend, redis, tmp_path
+):
     import dataclasses
     import threading
 
@@ -298,11 +330,17 @@ def test_two_views_materialized_concurrently_equal_one_after_the_other(rows, bac
         t.join()
     assert errors == []
     if backend == "sqlite":
+
         def both(store):
             with sqlite3.connect(Path(store.config.repo_path) / "online.db") as con:
-                return [con.execute("select entity_key, feature_name, value, event_ts "
-                                    f"from skewless_{v} order by 1, 2").fetchall()
-                        for v in ("things", "others")]
+                return [
+                    con.execute(
+                        "select entity_key, feature_name, value, event_ts "
+                        f"from skewless_{v} order by 1, 2"
+                    ).fetchall()
+                    for v in ("things", "others")
+                ]
+
         assert both(together) == both(apart)
     else:
         assert redis_hashes(together) == redis_hashes(apart)
@@ -326,14 +364,26 @@ def _stock_bytes(values: list, value_type) -> list[bytes]:
 _SAFE_INT = st.integers(-(2**53), 2**53)  # stock Feast rounds nullable int64 through float64
 _COLUMNS = {
     "INT64": (st.lists(st.one_of(st.none(), _SAFE_INT), min_size=1, max_size=30), "int64"),
-    "INT32": (st.lists(st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)), min_size=1,
-                       max_size=30), "int32"),
-    "DOUBLE": (st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
-                        min_size=1, max_size=30), "float64"),
-    "FLOAT": (st.lists(st.one_of(st.none(), st.floats(width=32)), min_size=1, max_size=30),
-              "float32"),
-    "STRING": (st.lists(st.one_of(st.none(), st.text(max_size=300)), min_size=1, max_size=30),
-               "string"),
+    "INT32": (
+        st.lists(st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)), min_size=1, max_size=30),
+        "int32",
+    ),
+    "DOUBLE": (
+        st.lists(
+            st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+            min_size=1,
+            max_size=30,
+        ),
+        "float64",
+    ),
+    "FLOAT": (
+        st.lists(st.one_of(st.none(), st.floats(width=32)), min_size=1, max_size=30),
+        "float32",
+    ),
+    "STRING": (
+        st.lists(st.one_of(st.none(), st.text(max_size=300)), min_size=1, max_size=30),
+        "string",
+    ),
     "BOOL": (st.lists(st.one_of(st.none(), st.booleans()), min_size=1, max_size=30), "bool_"),
 }
 
@@ -368,8 +418,15 @@ def test_value_encoding_is_feasts_byte_for_byte(type_name):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.text(max_size=40),
-                          st.integers(-(2**31), 2**31 - 1)), min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-(2**63), 2**63 - 1), st.text(max_size=40), st.integers(-(2**31), 2**31 - 1)
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_entity_keys_are_feasts_serialize_entity_key(rows):
     import pyarrow as pa
     from feast.infra.key_encoding_utils import serialize_entity_key
@@ -380,14 +437,26 @@ def test_entity_keys_are_feasts_serialize_entity_key(rows):
     from skewless.feast.encoding import entity_key_column
 
     big, text, small = (list(c) for c in zip(*rows))
-    ours = entity_key_column({"z_big": (pa.array(big, pa.int64()), ValueType.INT64),
-                              "a_text": (pa.array(text, pa.string()), ValueType.STRING),
-                              "m_small": (pa.array(small, pa.int32()), ValueType.INT32)}).to_list()
-    stock = [serialize_entity_key(EntityKey(
-        join_keys=["z_big", "a_text", "m_small"],
-        entity_values=[Value(int64_val=b), Value(string_val=t), Value(int32_val=s)]), 3)
-        for b, t, s in rows]
+    ours = entity_key_column(
+        {
+            "z_big": (pa.array(big, pa.int64()), ValueType.INT64),
+            "a_text": (pa.array(text, pa.string()), ValueType.STRING),
+            "m_small": (pa.array(small, pa.int32()), ValueType.INT32),
+        }
+    ).to_list()
+    stock = [
+        serialize_entity_key(
+            EntityKey(
+                join_keys=["z_big", "a_text", "m_small"],
+                entity_values=[Value(int64_val=b), Value(string_val=t), Value(int32_val=s)],
+            ),
+            3,
+        )
+        for b, t, s in rows
+    ]
     assert ours == stock
     single = entity_key_column({"k": (pa.array(big, pa.int64()), ValueType.INT64)}).to_list()
-    assert single == [serialize_entity_key(
-        EntityKey(join_keys=["k"], entity_values=[Value(int64_val=b)]), 3) for b in big]
+    assert single == [
+        serialize_entity_key(EntityKey(join_keys=["k"], entity_values=[Value(int64_val=b)]), 3)
+        for b in big
+    ]

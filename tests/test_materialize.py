@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from support.reference import pick
-from skewless.manifest import ProjectSpec, load_project
 from skewless.feast.materialize import materialize, materialize_incremental
+from skewless.manifest import ProjectSpec, load_project
+from support.reference import pick
 from support.stores import feast_store, leads, online_state, reference_views
 
 T0 = datetime(2026, 3, 1)
@@ -63,17 +63,22 @@ def differences(actual: dict, expected: dict) -> list:
             continue
         same = a[0] == e[0] and all(
             math.isclose(a[1][f], v, rel_tol=1e-12) if isinstance(v, float) else a[1][f] == v
-            for f, v in e[1].items())
+            for f, v in e[1].items()
+        )
         if not same:
             out.append((key, a, e))
     return out
 
 
 def late_corrections(refs, start: datetime, end: datetime) -> list[int]:
-    """Leads with a version of an event older than ``start`` that became available in (start, end]."""
+    """Leads with a version of an event older than ``start`` that became available in
+    (start, end]."""
     ref, by_key = refs["lead_profile"]
-    return [k for k, rows in by_key.items()
-            if any(r["event_timestamp"] < start < ref.available_at(r) <= end for r in rows)]
+    return [
+        k
+        for k, rows in by_key.items()
+        if any(r["event_timestamp"] < start < ref.available_at(r) <= end for r in rows)
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
@@ -81,7 +86,10 @@ def test_materialize_writes_the_pick_at_its_end(built, spec, refs, keys, backend
     store = feast_store(spec, tmp_path / "store", backend, redis)
     materialize(store, T3)
     expected = expected_state(spec, refs, keys, T3)
-    assert len(expected) > 1500 and {view for view, _ in expected} == {'lead_profile', 'lead_activity'}
+    assert len(expected) > 1500 and {view for view, _ in expected} == {
+        "lead_profile",
+        "lead_activity",
+    }
     assert differences(online_state(store, spec, keys), expected) == []
 
 
@@ -91,16 +99,24 @@ def arriving(spec, folder: Path, t: datetime):
     view = spec.feature_views["lead_profile"]
     staged = folder / "lead_profile.parquet"
     folder.mkdir(parents=True, exist_ok=True)
-    duckdb.sql(f"copy (select * from read_parquet('{view.path}') where {view.created} <= timestamp '{t}') "
-               f"to '{staged}' (format parquet)")
+    duckdb.sql(
+        f"copy (select * from read_parquet('{view.path}') where {view.created} <= timestamp '{t}') "
+        f"to '{staged}' (format parquet)"
+    )
     views = {**spec.feature_views, view.name: dataclasses.replace(view, path=staged)}
-    later = lambda: duckdb.sql(f"copy (select * from read_parquet('{view.path}')) to '{staged}' (format parquet)")  # noqa: E731
+
+    def later():
+        return duckdb.sql(
+            f"copy (select * from read_parquet('{view.path}')) to '{staged}' (format parquet)"
+        )
+
     return ProjectSpec(views, spec.feature_services), later
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
-def test_incremental_runs_keep_late_corrections_as_their_data_arrives(built, spec, refs, keys, backend, redis,
-                                                                      tmp_path):
+def test_incremental_runs_keep_late_corrections_as_their_data_arrives(
+    built, spec, refs, keys, backend, redis, tmp_path
+):
     """A run at T0, a rebuild with the rows written since, then daily incremental runs to T3:
     the state one run to T3 writes, including corrections to events older than each run's
     window. Stock Feast's offline store (event-time windows) never writes those."""
@@ -119,12 +135,17 @@ def test_incremental_runs_keep_late_corrections_as_their_data_arrives(built, spe
             materialize_incremental(store, day)
     expected = expected_state(spec, refs, keys, T3)
     assert differences(online_state(ours, spec, keys), expected) == []
-    stock_wrong = {key[1] for key, *_ in differences(online_state(stock, spec, keys), expected)
-                   if key[0] == "lead_profile"}
+    stock_wrong = {
+        key[1]
+        for key, *_ in differences(online_state(stock, spec, keys), expected)
+        if key[0] == "lead_profile"
+    }
     assert set(corrected) <= stock_wrong
 
 
-def test_stock_materialization_serves_corrections_before_they_were_written(built, spec, refs, keys, tmp_path):
+def test_stock_materialization_serves_corrections_before_they_were_written(
+    built, spec, refs, keys, tmp_path
+):
     """With all rows already built, stock Feast materializing up to T0 writes corrections made
     after T0: serving at T0 would see the future. Ours writes what was available at T0."""
     ours = feast_store(spec, tmp_path / "ours", "sqlite")
@@ -134,11 +155,17 @@ def test_stock_materialization_serves_corrections_before_they_were_written(built
     expected = expected_state(spec, refs, keys, T0)
     assert differences(online_state(ours, spec, keys), expected) == []
     future = late_corrections(refs, T0, datetime(2100, 1, 1))
-    wrong = {key[1] for key, *_ in differences(online_state(stock, spec, keys), expected) if key[0] == "lead_profile"}
+    wrong = {
+        key[1]
+        for key, *_ in differences(online_state(stock, spec, keys), expected)
+        if key[0] == "lead_profile"
+    }
     assert future and set(future) <= wrong
 
 
-def test_stock_redis_write_drops_a_correction_of_the_same_event(built, spec, refs, keys, redis, tmp_path):
+def test_stock_redis_write_drops_a_correction_of_the_same_event(
+    built, spec, refs, keys, redis, tmp_path
+):
     """Feast's default Redis write skips a row whose event time is not newer than the stored
     one, so the corrected version of an event never replaces the first; skewless's engine
     compares (event, created) and does."""
@@ -171,9 +198,9 @@ def test_a_declared_lag_and_cadence_drive_retrieval_and_materialization(tmp_path
 
     import pandas as pd
 
-    from support.reference import View, asof
     from skewless.manifest import Column, EntitySpec, FeatureViewSpec
     from skewless.training import diff_frames
+    from support.reference import View, asof
 
     rng = random.Random(11)
     start = datetime(2026, 1, 1)
@@ -186,21 +213,43 @@ def test_a_declared_lag_and_cadence_drive_retrieval_and_materialization(tmp_path
                 rows.append({"k": k, "e": e, "c": c, "v": rng.randrange(1000)})
     frame = pd.DataFrame(rows).drop_duplicates(subset=["k", "e", "c"])
     path = tmp_path / "rows.parquet"
-    duckdb.sql(f"copy (select k::bigint k, e::timestamp e, c::timestamp c, v::bigint v from frame) "
-               f"to '{path}' (format parquet)")  # microsecond timestamps, as dbt-duckdb writes them
-    view = FeatureViewSpec(name="readings", unique_id="model.x.readings", description="", path=path, checksum="",
-                           entities=(EntitySpec("thing", "k", "bigint"),), timestamp="e", created="c",
-                           ttl=timedelta(hours=12), cadence=timedelta(hours=1), lag=timedelta(minutes=5),
-                           features=(Column("v", "bigint"),))
+    duckdb.sql(
+        f"copy (select k::bigint k, e::timestamp e, c::timestamp c, v::bigint v from frame) "
+        f"to '{path}' (format parquet)"
+    )  # microsecond timestamps, as dbt-duckdb writes them
+    view = FeatureViewSpec(
+        name="readings",
+        unique_id="model.x.readings",
+        description="",
+        path=path,
+        checksum="",
+        entities=(EntitySpec("thing", "k", "bigint"),),
+        timestamp="e",
+        created="c",
+        ttl=timedelta(hours=12),
+        cadence=timedelta(hours=1),
+        lag=timedelta(minutes=5),
+        features=(Column("v", "bigint"),),
+    )
     spec = ProjectSpec({"readings": view}, {})
     store = feast_store(spec, tmp_path / "store", "sqlite")
-    ref = View("readings", ("k",), ("v",), created="c", ttl=view.ttl, lag=view.lag, cadence=view.cadence,
-               rows=[{**r, "event_timestamp": r["e"]} for r in frame.to_dict("records")])
+    ref = View(
+        "readings",
+        ("k",),
+        ("v",),
+        created="c",
+        ttl=view.ttl,
+        lag=view.lag,
+        cadence=view.cadence,
+        rows=[{**r, "event_timestamp": r["e"]} for r in frame.to_dict("records")],
+    )
     instants = [start + timedelta(minutes=rng.randrange(0, 52 * 60)) for _ in range(300)]
     spine = [{"k": rng.randrange(1, 43), "t": t} for t in instants]
     expected = pd.DataFrame(asof(spine, "t", [ref], timestamps=False))
-    got = store.get_historical_features(entity_df=pd.DataFrame(spine).rename(columns={"t": "event_timestamp"}),
-                                        features=["readings:v"]).to_df()
+    got = store.get_historical_features(
+        entity_df=pd.DataFrame(spine).rename(columns={"t": "event_timestamp"}),
+        features=["readings:v"],
+    ).to_df()
     got["t"] = got["event_timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
     diff = diff_frames(expected, got[["k", "t", "v"]], order_by=["k", "t"])
     assert diff.equal, diff.summary()

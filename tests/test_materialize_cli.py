@@ -60,7 +60,9 @@ def test_redis_without_its_address_is_a_clear_error(built, tmp_path):
     assert "feature_store.redis.yaml uses ${SKEWLESS_REDIS}, which is not set" in proc.stderr
 
 
-def test_reruns_and_failed_or_killed_runs_end_in_the_same_state(redis_project, built, redis, tmp_path):
+def test_reruns_and_failed_or_killed_runs_end_in_the_same_state(
+    redis_project, built, redis, tmp_path
+):
     project, env = redis_project
     spec = load_project(project.root)
     clean = feast_store(spec, tmp_path / "clean", "redis", redis)
@@ -79,8 +81,13 @@ def test_reruns_and_failed_or_killed_runs_end_in_the_same_state(redis_project, b
     activity.with_suffix(".moved").rename(activity)
     # a run killed while it works
     exe = Path(sys.executable).parent / "skewless"
-    proc = subprocess.Popen([str(exe), "materialize", "--end", T2.isoformat()], cwd=project.root, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(exe), "materialize", "--end", T2.isoformat()],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(6)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

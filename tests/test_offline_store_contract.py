@@ -9,7 +9,7 @@ mappings, zoned columns), and a brute-force pick over the rows for what we chang
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -25,55 +25,92 @@ from skewless.training import diff_frames
 T = datetime(1969, 12, 31, 22)
 
 
-def write(path, zone_event: bool = False, zone_created: bool = False, ts: str = "ts",
-          created: str = "created") -> pd.DataFrame:
+def write(
+    path,
+    zone_event: bool = False,
+    zone_created: bool = False,
+    ts: str = "ts",
+    created: str = "created",
+) -> pd.DataFrame:
     rows = []
     for k in range(1, 13):
         for j in range(4):
             e = T + timedelta(minutes=37 * j + k, microseconds=k)
             c = e + timedelta(minutes=(k * j) % 50)
-            rows.append({"k": k, ts: e, created: c, "n": None if (k + j) % 3 == 0 else k * 10 + j,
-                         "x": k / 7 + j})
+            rows.append(
+                {
+                    "k": k,
+                    ts: e,
+                    created: c,
+                    "n": None if (k + j) % 3 == 0 else k * 10 + j,
+                    "x": k / 7 + j,
+                }
+            )
     frame = pd.DataFrame(rows)
     ev = f"{ts}::timestamptz" if zone_event else f"{ts}::timestamp"
     cr = f"{created}::timestamptz" if zone_created else f"{created}::timestamp"
     duckdb.sql("set TimeZone = 'UTC'")
-    duckdb.sql(f"copy (select k::bigint k, {ev} \"{ts}\", {cr} \"{created}\", n::bigint n, "
-               f"x::double x from frame) to '{path}' (format parquet)")
+    duckdb.sql(
+        f'copy (select k::bigint k, {ev} "{ts}", {cr} "{created}", n::bigint n, '
+        f"x::double x from frame) to '{path}' (format parquet)"
+    )
     return frame
 
 
 def repo(folder, source: FileSource, stock: bool = False) -> tuple[FeatureStore, FeatureView]:
     folder.mkdir(parents=True, exist_ok=True)
     entity = Entity(name="thing", join_keys=["k"], value_type=ValueType.INT64)
-    view = FeatureView(name="things", entities=[entity], ttl=timedelta(days=2), source=source,
-                       schema=[Field(name="n", dtype=Int64), Field(name="x", dtype=Float64)])
-    store = FeatureStore(config=RepoConfig(
-        project="contract", provider="local", registry=str(folder / "registry.db"),
-        offline_store={"type": "duckdb"} if stock else
-        {"type": "skewless.feast.offline_store.SkewlessOfflineStore"},
-        online_store={"type": "sqlite", "path": str(folder / "online.db")},
-        batch_engine="local" if stock else {"type": "skewless.feast.engine.SkewlessEngine",
-                                            "progress": "none"},
-        entity_key_serialization_version=3, repo_path=str(folder)))
+    view = FeatureView(
+        name="things",
+        entities=[entity],
+        ttl=timedelta(days=2),
+        source=source,
+        schema=[Field(name="n", dtype=Int64), Field(name="x", dtype=Float64)],
+    )
+    store = FeatureStore(
+        config=RepoConfig(
+            project="contract",
+            provider="local",
+            registry=str(folder / "registry.db"),
+            offline_store={"type": "duckdb"}
+            if stock
+            else {"type": "skewless.feast.offline_store.SkewlessOfflineStore"},
+            online_store={"type": "sqlite", "path": str(folder / "online.db")},
+            batch_engine="local"
+            if stock
+            else {"type": "skewless.feast.engine.SkewlessEngine", "progress": "none"},
+            entity_key_serialization_version=3,
+            repo_path=str(folder),
+        )
+    )
     store.apply([entity, view])
     return store, view
 
 
 def source(path, lag: int = 0, **kwargs) -> FileSource:
-    return FileSource(name="things_source", path=str(path), timestamp_field="ts",
-                      created_timestamp_column="created", tags=source_tags(["k"], lag, 0), **kwargs)
+    return FileSource(
+        name="things_source",
+        path=str(path),
+        timestamp_field="ts",
+        created_timestamp_column="created",
+        tags=source_tags(["k"], lag, 0),
+        **kwargs,
+    )
 
 
 def spine() -> pd.DataFrame:
-    return pd.DataFrame({"k": [k for k in range(0, 14) for _ in range(5)],
-                         "event_timestamp": [T + timedelta(minutes=29 * i) for _ in range(14)
-                                             for i in range(5)]})
+    return pd.DataFrame(
+        {
+            "k": [k for k in range(0, 14) for _ in range(5)],
+            "event_timestamp": [T + timedelta(minutes=29 * i) for _ in range(14) for i in range(5)],
+        }
+    )
 
 
 def online(store, keys=range(0, 14)) -> pd.DataFrame:
-    return store.get_online_features(features=["things:n", "things:x"],
-                                     entity_rows=[{"k": k} for k in keys]).to_df()
+    return store.get_online_features(
+        features=["things:n", "things:x"], entity_rows=[{"k": k} for k in keys]
+    ).to_df()
 
 
 def test_pull_all_returns_every_row_in_the_range_as_stock_does(tmp_path):
@@ -85,8 +122,9 @@ def test_pull_all_returns_every_row_in_the_range_as_stock_does(tmp_path):
     for name, cls in (("ours", SkewlessOfflineStore), ("stock", DuckDBOfflineStore)):
         store, _ = repo(tmp_path / name, src, stock=name == "stock")
         # timestamp columns from the arguments: here the created column stands for the event
-        job = cls.pull_all_from_table_or_query(store.config, src, ["k"], ["n", "x"], "created",
-                                               "ts", start, end)
+        job = cls.pull_all_from_table_or_query(
+            store.config, src, ["k"], ["n", "x"], "created", "ts", start, end
+        )
         got[name] = job.to_df()
     frame = pd.read_parquet(path)
     brute = frame[(frame["created"] >= start) & (frame["created"] <= end)]
@@ -103,11 +141,11 @@ def test_pull_latest_is_the_contract_pick_at_the_end(tmp_path):
     store, _ = repo(tmp_path / "ours", source(path))
     start, end = T + timedelta(minutes=30), T + timedelta(minutes=90)
     got = SkewlessOfflineStore.pull_latest_from_table_or_query(
-        store.config, source(path), ["k"], ["n", "x"], "ts", "created", start, end).to_df()
+        store.config, source(path), ["k"], ["n", "x"], "ts", "created", start, end
+    ).to_df()
     seen = frame[frame["created"] <= end]
     changed = set(seen[seen["created"] >= start]["k"])
-    want = (seen[seen["k"].isin(changed)].sort_values(["k", "ts", "created"])
-            .groupby("k").tail(1))
+    want = seen[seen["k"].isin(changed)].sort_values(["k", "ts", "created"]).groupby("k").tail(1)
     diff = diff_frames(got, want, order_by=["k"], columns=["k", "ts", "created", "n", "x"])
     assert len(want) > 3 and diff.equal, diff.summary()
 
@@ -150,9 +188,14 @@ def test_a_delta_source_is_refused_naming_it(tmp_path):
     folder = tmp_path / "delta_table"
     folder.mkdir()
     write(folder / "part-0.parquet")
-    src = FileSource(name="things_source", path=str(folder), timestamp_field="ts",
-                     created_timestamp_column="created", file_format=DeltaFormat(),
-                     tags=source_tags(["k"], 0, 0))
+    src = FileSource(
+        name="things_source",
+        path=str(folder),
+        timestamp_field="ts",
+        created_timestamp_column="created",
+        file_format=DeltaFormat(),
+        tags=source_tags(["k"], 0, 0),
+    )
     store, _ = repo(tmp_path / "repo", src)
     with pytest.raises(UnsupportedSource, match="things_source.*Delta"):
         store.materialize(T - timedelta(days=1), T + timedelta(hours=2))

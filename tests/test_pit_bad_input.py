@@ -16,33 +16,71 @@ import pytest
 TEXT = r"(VARCHAR|character varying)"
 ZONED = r"(TIMESTAMP WITH TIME ZONE|timestamp with time zone)"
 CASES = [  # (what is wrong, model, what its error must say)
-    ("spine without its instant", "pit_spine_without_instant",
-     r"spine \S*spine\S* has no column 'ordered_at' \(needed to join feature view 'driver_stats'\)"),
-    ("key of another type", "pit_text_key",
-     rf"join key 'driver_id' is {TEXT}\S* in spine \S*spine_text_key\S* but (BIGINT|bigint) in feature view 'driver_stats'"),
-    ("instant as text", "pit_text_instant",
-     rf"column 'event_timestamp' of spine \S*spine_text_instant\S* is {TEXT}\S*, not a timestamp without time zone"),
-    ("zoned spine, naive view", "pit_zoned_spine",
-     rf"column 'event_timestamp' of spine \S*spine_zoned\S* is {ZONED}, not a timestamp without time zone"),
-    ("zoned view", "pit_zoned_view",
-     rf"column 'event_timestamp' of feature view 'driver_stats_zoned' is {ZONED}, not a timestamp without time zone"),
-    ("view without timestamp", "pit_untimed_view",
-     r"model 'driver_stats_untimed': meta.feature_view.timestamp is required"),
-    ("ttl of zero (Feast: no ttl)", "pit_zero_ttl",
-     r"model 'driver_stats_zero_ttl': meta.feature_view.ttl is 0s; ttl must be positive "
-     r"\(Feast reads 0 as no ttl\)"),
-    ("no features to resolve", "pit_featureless",
-     r"model 'driver_keys_only': meta.feature_view.features is not declared and the model has "
-     r"no columns besides its keys and timestamps"),
+    (
+        "spine without its instant",
+        "pit_spine_without_instant",
+        r"spine \S*spine\S* has no column 'ordered_at' "
+        r"\(needed to join feature view 'driver_stats'\)",
+    ),
+    (
+        "key of another type",
+        "pit_text_key",
+        rf"join key 'driver_id' is {TEXT}\S* in spine \S*spine_text_key\S* "
+        r"but (BIGINT|bigint) in feature view 'driver_stats'",
+    ),
+    (
+        "instant as text",
+        "pit_text_instant",
+        rf"column 'event_timestamp' of spine \S*spine_text_instant\S* is {TEXT}\S*, "
+        r"not a timestamp without time zone",
+    ),
+    (
+        "zoned spine, naive view",
+        "pit_zoned_spine",
+        rf"column 'event_timestamp' of spine \S*spine_zoned\S* is {ZONED}, "
+        r"not a timestamp without time zone",
+    ),
+    (
+        "zoned view",
+        "pit_zoned_view",
+        rf"column 'event_timestamp' of feature view 'driver_stats_zoned' is {ZONED}, "
+        r"not a timestamp without time zone",
+    ),
+    (
+        "view without timestamp",
+        "pit_untimed_view",
+        r"model 'driver_stats_untimed': meta.feature_view.timestamp is required",
+    ),
+    (
+        "ttl of zero (Feast: no ttl)",
+        "pit_zero_ttl",
+        r"model 'driver_stats_zero_ttl': meta.feature_view.ttl is 0s; ttl must be positive "
+        r"\(Feast reads 0 as no ttl\)",
+    ),
+    (
+        "no features to resolve",
+        "pit_featureless",
+        r"model 'driver_keys_only': meta.feature_view.features is not declared and the model has "
+        r"no columns besides its keys and timestamps",
+    ),
 ]
 NS = r"(TIMESTAMP_NS|timestamp_ns)"
 DUCKDB_ONLY = [  # nanosecond instants, refused in both renderings
-    ("nanosecond view", "pit_ns_view",
-     rf"column 'event_timestamp' of feature view 'driver_stats_ns' is {NS}: nanosecond"),
-    ("nanosecond view, portable", "pit_ns_view_portable",
-     rf"column 'event_timestamp' of feature view 'driver_stats_ns' is {NS}: nanosecond"),
-    ("nanosecond spine", "pit_ns_spine",
-     rf"column 'event_timestamp' of spine \S*spine_ns\S* is {NS}: nanosecond"),
+    (
+        "nanosecond view",
+        "pit_ns_view",
+        rf"column 'event_timestamp' of feature view 'driver_stats_ns' is {NS}: nanosecond",
+    ),
+    (
+        "nanosecond view, portable",
+        "pit_ns_view_portable",
+        rf"column 'event_timestamp' of feature view 'driver_stats_ns' is {NS}: nanosecond",
+    ),
+    (
+        "nanosecond spine",
+        "pit_ns_spine",
+        rf"column 'event_timestamp' of spine \S*spine_ns\S* is {NS}: nanosecond",
+    ),
 ]
 
 
@@ -80,14 +118,22 @@ def test_duplicate_keys_event_created_fail_the_view_test(request, engine_name):
     `feature_view_rows_unique` test fails and returns the row."""
     engine = request.getfixturevalue(f"{engine_name}_engine")
     t = datetime(2026, 3, 1, 12)
-    row = {"driver_id": 7, "event_timestamp": t, "created": t, "conv_rate": 0.5, "acc_rate": 0.1,
-           "avg_daily_trips": 3}
+    row = {
+        "driver_id": 7,
+        "event_timestamp": t,
+        "created": t,
+        "conv_rate": 0.5,
+        "acc_rate": 0.1,
+        "avg_daily_trips": 3,
+    }
     engine.load({"src_driver_stats": [row, {**row, "conv_rate": 0.6}]})
     try:
         target = ("--target-path", str(engine.workdir / "target"))
         bad = engine.dbt("test", "-s", "driver_stats", *target)
         assert bad.returncode != 0, bad.stdout[-3000:]
-        assert re.search(r"FAIL 1 skewless_feature_view_rows_unique_driver_stats", bad.stdout), bad.stdout[-3000:]
+        assert re.search(r"FAIL 1 skewless_feature_view_rows_unique_driver_stats", bad.stdout), (
+            bad.stdout[-3000:]
+        )
         engine.load({"src_driver_stats": [row, {**row, "created": datetime(2026, 3, 1, 13)}]})
         ok = engine.dbt("test", "-s", "driver_stats", *target)  # a later correction is fine
         assert ok.returncode == 0, ok.stdout[-3000:]

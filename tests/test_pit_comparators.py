@@ -17,9 +17,15 @@ from skewless.training import diff_frames
 from support.conformance_harness import as_multiset
 
 T = datetime(1969, 12, 31, 23, 59, 59, 999999)
-BASE = pd.DataFrame({"lead_id": [1, 2, 3], "at": [T, T, T + timedelta(days=1)],
-                     "count": pd.array([0, 5, None], dtype="Int64"), "rate": [0.5, float("nan"), 2.0],
-                     "name": ["a", None, "c"]})
+BASE = pd.DataFrame(
+    {
+        "lead_id": [1, 2, 3],
+        "at": [T, T, T + timedelta(days=1)],
+        "count": pd.array([0, 5, None], dtype="Int64"),
+        "rate": [0.5, float("nan"), 2.0],
+        "name": ["a", None, "c"],
+    }
+)
 
 PLANTED = {  # what changes -> (column, new value at row 1 or an edit of the frame)
     "an integer off by one": lambda f: f.assign(count=pd.array([0, 6, None], dtype="Int64")),
@@ -27,8 +33,9 @@ PLANTED = {  # what changes -> (column, new value at row 1 or an edit of the fra
     "NULL where zero": lambda f: f.assign(count=pd.array([None, 5, None], dtype="Int64")),
     "a float beyond the tolerance": lambda f: f.assign(rate=[0.5 + 1e-6, float("nan"), 2.0]),
     "a value where NaN": lambda f: f.assign(rate=[0.5, 0.0, 2.0]),
-    "a timestamp 1 us later": lambda f: f.assign(at=[T + timedelta(microseconds=1), T,
-                                                     T + timedelta(days=1)]),
+    "a timestamp 1 us later": lambda f: f.assign(
+        at=[T + timedelta(microseconds=1), T, T + timedelta(days=1)]
+    ),
     "a text value": lambda f: f.assign(name=["a", "b", "c"]),
     "a missing row": lambda f: f.iloc[:2],
     "a duplicated row": lambda f: pd.concat([f, f.iloc[[0]]]),
@@ -51,8 +58,10 @@ def test_diff_frames_reports_each_planted_difference(plant):
 
 
 def _rows(frame: pd.DataFrame) -> list[dict]:
-    return [{k: (None if v is pd.NA else v) for k, v in r.items()}
-            for r in frame.astype(object).to_dict("records")]
+    return [
+        {k: (None if v is pd.NA else v) for k, v in r.items()}
+        for r in frame.astype(object).to_dict("records")
+    ]
 
 
 def test_as_multiset_sees_no_difference_between_reordered_rows():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,15 +20,23 @@ from support.hypothesis_profiles import pit_settings
 BASE = datetime(2026, 3, 1)
 # one era per example: today, straddling the epoch (pre-1970 packing and cadence rounding),
 # centuries back and ahead
-BASES = [BASE, datetime(1969, 12, 31, 20), datetime(1900, 1, 1), datetime(1601, 1, 1),
-         datetime(2400, 2, 29)]
+BASES = [
+    BASE,
+    datetime(1969, 12, 31, 20),
+    datetime(1900, 1, 1),
+    datetime(1601, 1, 1),
+    datetime(2400, 2, 29),
+]
 US = timedelta(microseconds=1)
-DELAY = st.sampled_from([timedelta(0), timedelta(0), timedelta(minutes=10), timedelta(hours=3),
-                         timedelta(minutes=-10)])  # 3h: a late correction
+DELAY = st.sampled_from(
+    [timedelta(0), timedelta(0), timedelta(minutes=10), timedelta(hours=3), timedelta(minutes=-10)]
+)  # 3h: a late correction
 DRIVER = st.sampled_from([1, 2, -3, 2**62])  # negative and large keys
 CUSTOMER = st.sampled_from([10, -11])
-RATE = st.one_of(st.integers(0, 1000).map(lambda i: i / 1000),
-                 st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0, 1e300]))
+RATE = st.one_of(
+    st.integers(0, 1000).map(lambda i: i / 1000),
+    st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0, 1e300]),
+)
 CORRECTION = [timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2)]
 TTLS = {"driver_stats": timedelta(hours=2), "customer_profile": timedelta(days=1)}
 
@@ -49,14 +56,28 @@ def instants(base: datetime) -> st.SearchStrategy:
 
 
 VIEWS = [
-    reference.View("driver_stats", ("driver_id",), ("conv_rate", "acc_rate", "avg_daily_trips"),
-                   ttl=TTLS["driver_stats"]),
-    reference.View("customer_profile", ("customer_id",),
-                   ("current_balance", "avg_passenger_count", "lifetime_trip_count"),
-                   ttl=TTLS["customer_profile"]),
-    reference.View("driver_customer", ("driver_id", "customer_id"), ("trips_together",), created=None),
-    reference.View("driver_fresh", ("driver_id",), ("fresh_score",),
-                   lag=timedelta(minutes=10), cadence=timedelta(hours=1)),
+    reference.View(
+        "driver_stats",
+        ("driver_id",),
+        ("conv_rate", "acc_rate", "avg_daily_trips"),
+        ttl=TTLS["driver_stats"],
+    ),
+    reference.View(
+        "customer_profile",
+        ("customer_id",),
+        ("current_balance", "avg_passenger_count", "lifetime_trip_count"),
+        ttl=TTLS["customer_profile"],
+    ),
+    reference.View(
+        "driver_customer", ("driver_id", "customer_id"), ("trips_together",), created=None
+    ),
+    reference.View(
+        "driver_fresh",
+        ("driver_id",),
+        ("fresh_score",),
+        lag=timedelta(minutes=10),
+        cadence=timedelta(hours=1),
+    ),
 ]
 
 
@@ -66,14 +87,23 @@ def _versioned(draw, key_strategy, instant, make_values, boundaries, ttl=None):
     and for each (key, t) of ``boundaries`` (a key no other row has, with a spine row at t) the
     key's only row: exactly at t - ttl or 1 us either side, or created exactly on a cadence tick
     minus the lag or 1 us either side; unique on (key, event, created)."""
-    base = draw(st.lists(st.tuples(sometimes_null(key_strategy, 12), sometimes_null(instant, 12),
-                                   DELAY, make_values), max_size=12))
+    base = draw(
+        st.lists(
+            st.tuples(
+                sometimes_null(key_strategy, 12), sometimes_null(instant, 12), DELAY, make_values
+            ),
+            max_size=12,
+        )
+    )
     out = [(k, e, None if e is None else e + d, v) for k, e, d, v in base]
     if base:
-        fixes = draw(st.lists(st.tuples(st.sampled_from(base), st.sampled_from(CORRECTION),
-                                        make_values), max_size=4))
-        out += [(k, e, None if e is None else e + d + extra, v)
-                for (k, e, d, _), extra, v in fixes]
+        fixes = draw(
+            st.lists(
+                st.tuples(st.sampled_from(base), st.sampled_from(CORRECTION), make_values),
+                max_size=4,
+            )
+        )
+        out += [(k, e, None if e is None else e + d + extra, v) for (k, e, d, _), extra, v in fixes]
     for k, t in boundaries:  # boundaries on purpose
         v, d = draw(make_values), draw(st.sampled_from([-US, timedelta(0), US]))
         if ttl is not None:
@@ -90,53 +120,118 @@ def _versioned(draw, key_strategy, instant, make_values, boundaries, ttl=None):
 def datasets(draw) -> dict[str, list[dict]]:
     era = draw(st.sampled_from(BASES))
     instant = instants(era)
-    spine = draw(st.lists(st.tuples(sometimes_null(DRIVER), sometimes_null(CUSTOMER),
-                                    sometimes_null(instant)), min_size=1, max_size=16))
+    spine = draw(
+        st.lists(
+            st.tuples(sometimes_null(DRIVER), sometimes_null(CUSTOMER), sometimes_null(instant)),
+            min_size=1,
+            max_size=16,
+        )
+    )
     spine = spine + draw(st.lists(st.sampled_from(spine), max_size=3))  # duplicate spine rows
     if draw(st.booleans()):  # an instant centuries away
         spine.append((draw(DRIVER), draw(CUSTOMER), draw(instants(draw(st.sampled_from(BASES))))))
-    spine = [{"order_id": i % 7, "driver_id": d, "customer_id": c, "event_timestamp": t}
-             for i, (d, c, t) in enumerate(spine)]
+    spine = [
+        {"order_id": i % 7, "driver_id": d, "customer_id": c, "event_timestamp": t}
+        for i, (d, c, t) in enumerate(spine)
+    ]
     times = [r["event_timestamp"] for r in spine if r["event_timestamp"] is not None][:4]
     edges = [(1000 + i, t) for i, t in enumerate(times)]  # keys of their own: the edge row decides
-    stats = _versioned(draw, DRIVER, instant, st.tuples(RATE, RATE, st.integers(0, 50)), edges,
-                       TTLS["driver_stats"])
-    profiles = _versioned(draw, CUSTOMER, instant, st.tuples(RATE, RATE, st.integers(0, 500)),
-                          edges, TTLS["customer_profile"])
-    pairs = draw(st.lists(st.tuples(DRIVER, CUSTOMER, instant, sometimes_null(st.integers(0, 9))),
-                          max_size=10, unique_by=lambda r: r[:3]))
+    stats = _versioned(
+        draw,
+        DRIVER,
+        instant,
+        st.tuples(RATE, RATE, st.integers(0, 50)),
+        edges,
+        TTLS["driver_stats"],
+    )
+    profiles = _versioned(
+        draw,
+        CUSTOMER,
+        instant,
+        st.tuples(RATE, RATE, st.integers(0, 500)),
+        edges,
+        TTLS["customer_profile"],
+    )
+    pairs = draw(
+        st.lists(
+            st.tuples(DRIVER, CUSTOMER, instant, sometimes_null(st.integers(0, 9))),
+            max_size=10,
+            unique_by=lambda r: r[:3],
+        )
+    )
     fresh = _versioned(draw, DRIVER, instant, st.integers(0, 99), edges)
-    spine += [{"order_id": 7, "driver_id": k, "customer_id": k, "event_timestamp": t}
-              for k, t in edges]
-    events = draw(st.lists(st.tuples(DRIVER, sometimes_null(instant),
-                                     st.sampled_from(["a", "b", "a", "refund"]),
-                                     sometimes_null(st.integers(-5, 100), 5)), max_size=30))
+    spine += [
+        {"order_id": 7, "driver_id": k, "customer_id": k, "event_timestamp": t} for k, t in edges
+    ]
+    events = draw(
+        st.lists(
+            st.tuples(
+                DRIVER,
+                sometimes_null(instant),
+                st.sampled_from(["a", "b", "a", "refund"]),
+                sometimes_null(st.integers(-5, 100), 5),
+            ),
+            max_size=30,
+        )
+    )
     # float sums and means: quarters (exact in binary, so running totals are exact), NULLs
     score = sometimes_null(st.integers(-4000, 4000).map(lambda i: i / 4), 5)
     if events:
         events += draw(st.lists(st.sampled_from(events), max_size=3))  # exact repeats
-        events += [(k, e, kind, amount) for (k, e, kind, _), amount in  # same instant, other amount
-                   draw(st.lists(st.tuples(st.sampled_from(events), st.integers(-5, 100)),
-                                 max_size=3))]
+        events += [
+            (k, e, kind, amount)
+            for (k, e, kind, _), amount in draw(  # same instant, other amount
+                st.lists(st.tuples(st.sampled_from(events), st.integers(-5, 100)), max_size=3)
+            )
+        ]
     for r in spine[:4]:  # events exactly at t - w and 1 us either side, for every window
         if r["event_timestamp"] is not None and r["driver_id"] is not None:
             for width in reference.WINDOWS.values():
                 d = draw(st.sampled_from([-US, timedelta(0), US]))
-                events.append((r["driver_id"], r["event_timestamp"] - width + d, "a",
-                               draw(st.integers(-5, 100))))
+                events.append(
+                    (
+                        r["driver_id"],
+                        r["event_timestamp"] - width + d,
+                        "a",
+                        draw(st.integers(-5, 100)),
+                    )
+                )
     return {
         "src_spine": spine,
-        "src_driver_stats": [{"driver_id": k, "event_timestamp": e, "created": c, "conv_rate": v[0],
-                              "acc_rate": v[1], "avg_daily_trips": v[2]} for k, e, c, v in stats],
-        "src_customer_profile": [{"customer_id": k, "event_timestamp": e, "created": c,
-                                  "current_balance": v[0], "avg_passenger_count": v[1],
-                                  "lifetime_trip_count": v[2]} for k, e, c, v in profiles],
-        "src_driver_customer": [{"driver_id": d, "customer_id": c, "event_timestamp": e,
-                                 "trips_together": v} for d, c, e, v in pairs],
-        "src_driver_fresh": [{"driver_id": k, "event_timestamp": e, "created": c, "fresh_score": v}
-                             for k, e, c, v in fresh],
-        "src_events": [{"driver_id": k, "event_timestamp": e, "kind": kind, "amount": a,
-                        "score": draw(score)} for k, e, kind, a in events],
+        "src_driver_stats": [
+            {
+                "driver_id": k,
+                "event_timestamp": e,
+                "created": c,
+                "conv_rate": v[0],
+                "acc_rate": v[1],
+                "avg_daily_trips": v[2],
+            }
+            for k, e, c, v in stats
+        ],
+        "src_customer_profile": [
+            {
+                "customer_id": k,
+                "event_timestamp": e,
+                "created": c,
+                "current_balance": v[0],
+                "avg_passenger_count": v[1],
+                "lifetime_trip_count": v[2],
+            }
+            for k, e, c, v in profiles
+        ],
+        "src_driver_customer": [
+            {"driver_id": d, "customer_id": c, "event_timestamp": e, "trips_together": v}
+            for d, c, e, v in pairs
+        ],
+        "src_driver_fresh": [
+            {"driver_id": k, "event_timestamp": e, "created": c, "fresh_score": v}
+            for k, e, c, v in fresh
+        ],
+        "src_events": [
+            {"driver_id": k, "event_timestamp": e, "kind": kind, "amount": a, "score": draw(score)}
+            for k, e, kind, a in events
+        ],
     }
 
 
@@ -183,8 +278,13 @@ FINE = st.sampled_from(BASES).flatmap(instants)
 
 
 @pit_settings(40)
-@given(stamps=st.lists(st.tuples(FINE, st.none() | OFFSETS, st.sampled_from(["T", " "]),
-                                 st.booleans()), min_size=1, max_size=20))
+@given(
+    stamps=st.lists(
+        st.tuples(FINE, st.none() | OFFSETS, st.sampled_from(["T", " "]), st.booleans()),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_to_utc_timestamp_matches_python(engine, stamps):
     rows, expected = [], {}
     for i, (instant, zone, sep, zulu) in enumerate(stamps):
@@ -202,12 +302,23 @@ def test_to_utc_timestamp_matches_python(engine, stamps):
 
 
 def test_empty_spine_gives_no_rows_and_empty_views_give_nulls(engine):
-    empty = {table: [] for table in ("src_spine", "src_driver_stats", "src_customer_profile",
-                                     "src_driver_customer", "src_driver_fresh", "src_events")}
+    empty = {
+        table: []
+        for table in (
+            "src_spine",
+            "src_driver_stats",
+            "src_customer_profile",
+            "src_driver_customer",
+            "src_driver_fresh",
+            "src_events",
+        )
+    }
     engine.load(empty)
     assert engine.fetch("select * from pit_join") == []
     assert engine.fetch("select * from pit_windows") == []
-    engine.load({"src_spine": [{"order_id": 1, "driver_id": 1, "customer_id": 10, "event_timestamp": BASE}]})
+    engine.load(
+        {"src_spine": [{"order_id": 1, "driver_id": 1, "customer_id": 10, "event_timestamp": BASE}]}
+    )
     (row,) = engine.fetch("select * from pit_join")
     assert row["conv_rate"] is None and row["trips_together"] is None and row["order_id"] == 1
     (row,) = engine.fetch("select * from pit_windows")

@@ -18,8 +18,14 @@ from support.hypothesis_profiles import pit_settings
 BASE = datetime(1969, 12, 31, 20)  # windows and ttl straddle the epoch
 INSTANT = st.integers(0, 8 * 3600).map(lambda s: BASE + timedelta(seconds=s))
 GROUP = st.sampled_from(["a", "B", "select", ""])
-ODD_VIEW = reference.View("odd_view", ("group",), ("Value", "from"), created="Created",
-                          ttl=timedelta(days=1), timestamp="order")
+ODD_VIEW = reference.View(
+    "odd_view",
+    ("group",),
+    ("Value", "from"),
+    created="Created",
+    ttl=timedelta(days=1),
+    timestamp="order",
+)
 
 
 def _same(engine, model: str, expected: list[dict]) -> None:
@@ -31,32 +37,64 @@ def _same(engine, model: str, expected: list[dict]) -> None:
 
 @st.composite
 def odd_data(draw) -> dict[str, list[dict]]:
-    spine = [{"group": g, "Order": t, "select": i}
-             for i, (g, t) in enumerate(draw(st.lists(st.tuples(GROUP, INSTANT), max_size=8)))]
-    view = {(g, e, e + d): {"group": g, "order": e, "Created": e + d, "Value": v, "from": i}
-            for i, (g, e, d, v) in enumerate(draw(st.lists(st.tuples(
-                GROUP, INSTANT, st.sampled_from([timedelta(0), timedelta(minutes=30)]),
-                st.sampled_from([0.5, -1.0, float("nan"), float("inf")])), max_size=8)))}
-    events = [{"group": g, "order": e, "Amount": a} for g, e, a in draw(st.lists(st.tuples(
-        GROUP, INSTANT, st.integers(-5, 5) | st.none()), max_size=10))]
+    spine = [
+        {"group": g, "Order": t, "select": i}
+        for i, (g, t) in enumerate(draw(st.lists(st.tuples(GROUP, INSTANT), max_size=8)))
+    ]
+    view = {
+        (g, e, e + d): {"group": g, "order": e, "Created": e + d, "Value": v, "from": i}
+        for i, (g, e, d, v) in enumerate(
+            draw(
+                st.lists(
+                    st.tuples(
+                        GROUP,
+                        INSTANT,
+                        st.sampled_from([timedelta(0), timedelta(minutes=30)]),
+                        st.sampled_from([0.5, -1.0, float("nan"), float("inf")]),
+                    ),
+                    max_size=8,
+                )
+            )
+        )
+    }
+    events = [
+        {"group": g, "order": e, "Amount": a}
+        for g, e, a in draw(
+            st.lists(st.tuples(GROUP, INSTANT, st.integers(-5, 5) | st.none()), max_size=10)
+        )
+    ]
     # events exactly on the window's start, and 1 us either side
     for row in spine[:2]:
         for d in (-1, 0, 1):
-            events.append({"group": row["group"], "order": row["Order"] - timedelta(hours=1,
-                                                                                  microseconds=d),
-                           "Amount": 7})
+            events.append(
+                {
+                    "group": row["group"],
+                    "order": row["Order"] - timedelta(hours=1, microseconds=d),
+                    "Amount": 7,
+                }
+            )
     return {"src_odd_spine": spine, "src_odd_view": list(view.values()), "src_odd_events": events}
 
 
 def odd_windows(spine: list[dict], events: list[dict]) -> list[dict]:
     out = []
     for s in spine:
-        inside = [e for e in events if e["group"] == s["group"]
-                  and s["Order"] - timedelta(hours=1) < e["order"] <= s["Order"]]
+        inside = [
+            e
+            for e in events
+            if e["group"] == s["group"]
+            and s["Order"] - timedelta(hours=1) < e["order"] <= s["Order"]
+        ]
         amounts = [(e["order"], e["Amount"]) for e in inside if e["Amount"] is not None]
-        out.append({**s, "Total_1h": sum(a for _, a in amounts), "n_1h": len(inside),
-                    "Top_1h": max((a for _, a in amounts), default=None),
-                    "Last_1h": max(amounts)[1] if amounts else None})
+        out.append(
+            {
+                **s,
+                "Total_1h": sum(a for _, a in amounts),
+                "n_1h": len(inside),
+                "Top_1h": max((a for _, a in amounts), default=None),
+                "Last_1h": max(amounts)[1] if amounts else None,
+            }
+        )
     return out
 
 
@@ -75,20 +113,39 @@ def test_reserved_words_mixed_case_and_text_keys(engine, data):
 
 def test_features_omitted_are_every_other_column_of_the_relation(engine):
     t = datetime(2026, 3, 1)
-    engine.load({"src_odd_spine": [{"group": "a", "Order": t, "select": 1}],
-                 "src_odd_view": [{"group": "a", "order": t, "Created": t, "Value": 2.5, "from": 9}],
-                 "src_odd_events": []})
+    engine.load(
+        {
+            "src_odd_spine": [{"group": "a", "Order": t, "select": 1}],
+            "src_odd_view": [{"group": "a", "order": t, "Created": t, "Value": 2.5, "from": 9}],
+            "src_odd_events": [],
+        }
+    )
     (row,) = engine.fetch("select * from pit_odd_join")
     assert (row["Value"], row["from"]) == (2.5, 9)
-    assert sorted(row) == sorted(["group", "Order", "select", "Value", "from", "odd_view__event_ts",
-                                  "odd_view__created_ts", "odd_view__available_at"])
+    assert sorted(row) == sorted(
+        [
+            "group",
+            "Order",
+            "select",
+            "Value",
+            "from",
+            "odd_view__event_ts",
+            "odd_view__created_ts",
+            "odd_view__available_at",
+        ]
+    )
 
 
 @pit_settings(20)
-@given(rows=st.lists(st.tuples(st.sampled_from([1, 2]), INSTANT, st.integers(0, 999),
-                               st.integers(-3600, 7200)), max_size=10),
-       spine=st.lists(st.tuples(st.sampled_from([1, 2]), INSTANT, st.integers(0, 999_999)),
-                      min_size=1, max_size=8))
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from([1, 2]), INSTANT, st.integers(0, 999), st.integers(-3600, 7200)),
+        max_size=10,
+    ),
+    spine=st.lists(
+        st.tuples(st.sampled_from([1, 2]), INSTANT, st.integers(0, 999_999)), min_size=1, max_size=8
+    ),
+)
 def test_millisecond_and_second_timestamps_join_exactly(engine, rows, spine):
     """The view's event is TIMESTAMP_MS and its created TIMESTAMP_S (DuckDB; timestamp(3) and
     timestamp(0) on PostgreSQL), the spine microseconds: every comparison exact."""
@@ -96,20 +153,42 @@ def test_millisecond_and_second_timestamps_join_exactly(engine, rows, spine):
     for k, e, ms, delay in rows:
         e = e + timedelta(milliseconds=ms)
         c = (e + timedelta(seconds=delay)).replace(microsecond=0)
-        view_rows[(k, e, c)] = {"driver_id": k, "event_timestamp": e, "created": c,
-                                "conv_rate": 0.25, "acc_rate": float(ms), "avg_daily_trips": delay}
-    spine_rows = [{"order_id": i, "driver_id": k, "customer_id": None,
-                   "event_timestamp": t + timedelta(microseconds=us)}
-                  for i, (k, t, us) in enumerate(spine)]
+        view_rows[(k, e, c)] = {
+            "driver_id": k,
+            "event_timestamp": e,
+            "created": c,
+            "conv_rate": 0.25,
+            "acc_rate": float(ms),
+            "avg_daily_trips": delay,
+        }
+    spine_rows = [
+        {
+            "order_id": i,
+            "driver_id": k,
+            "customer_id": None,
+            "event_timestamp": t + timedelta(microseconds=us),
+        }
+        for i, (k, t, us) in enumerate(spine)
+    ]
     # instants exactly on a row's event and created, and 1 us before
     for r in list(view_rows.values())[:3]:
         for at in (r["event_timestamp"], r["created"], r["created"] - timedelta(microseconds=1)):
-            spine_rows.append({"order_id": -1, "driver_id": r["driver_id"], "customer_id": None,
-                               "event_timestamp": at})
+            spine_rows.append(
+                {
+                    "order_id": -1,
+                    "driver_id": r["driver_id"],
+                    "customer_id": None,
+                    "event_timestamp": at,
+                }
+            )
     engine.load({"src_spine": spine_rows, "src_driver_stats": list(view_rows.values())})
-    view = reference.View("driver_stats_ms", ("driver_id",), ("conv_rate", "acc_rate",
-                                                              "avg_daily_trips"),
-                          ttl=timedelta(hours=2), rows=list(view_rows.values()))
+    view = reference.View(
+        "driver_stats_ms",
+        ("driver_id",),
+        ("conv_rate", "acc_rate", "avg_daily_trips"),
+        ttl=timedelta(hours=2),
+        rows=list(view_rows.values()),
+    )
     expected = reference.asof(spine_rows, "event_timestamp", [view])
     for model in ("pit_ms_join", "pit_ms_join_portable"):
         _same(engine, model, expected)
@@ -121,18 +200,36 @@ def test_events_before_1970_and_cadence_ticks_round_up_before_the_epoch(engine):
     cadence is available at 23:00 (floor division, not truncation toward zero)."""
     moon, old = datetime(1969, 7, 20, 20, 17, 40), datetime(1960, 1, 1)
     created = datetime(1969, 12, 31, 21, 50, 0, 1)  # + 10m lag = 22:00:00.000001
-    spine = [{"order_id": i, "driver_id": d, "customer_id": c, "event_timestamp": t}
-             for i, (d, c, t) in enumerate([
-                 (1, 10, moon), (2, 11, moon), (3, None, datetime(1969, 12, 31, 22, 59, 59, 999999)),
-                 (3, None, datetime(1969, 12, 31, 23))])]
-    engine.load({
-        "src_spine": spine,
-        "src_driver_customer": [
-            {"driver_id": 1, "customer_id": 10, "event_timestamp": moon, "trips_together": 1},
-            {"driver_id": 2, "customer_id": 11, "event_timestamp": old, "trips_together": 3}],
-        "src_driver_fresh": [{"driver_id": 3, "event_timestamp": created - timedelta(hours=1),
-                              "created": created, "fresh_score": 5}],
-        "src_driver_stats": [], "src_customer_profile": []})
+    spine = [
+        {"order_id": i, "driver_id": d, "customer_id": c, "event_timestamp": t}
+        for i, (d, c, t) in enumerate(
+            [
+                (1, 10, moon),
+                (2, 11, moon),
+                (3, None, datetime(1969, 12, 31, 22, 59, 59, 999999)),
+                (3, None, datetime(1969, 12, 31, 23)),
+            ]
+        )
+    ]
+    engine.load(
+        {
+            "src_spine": spine,
+            "src_driver_customer": [
+                {"driver_id": 1, "customer_id": 10, "event_timestamp": moon, "trips_together": 1},
+                {"driver_id": 2, "customer_id": 11, "event_timestamp": old, "trips_together": 3},
+            ],
+            "src_driver_fresh": [
+                {
+                    "driver_id": 3,
+                    "event_timestamp": created - timedelta(hours=1),
+                    "created": created,
+                    "fresh_score": 5,
+                }
+            ],
+            "src_driver_stats": [],
+            "src_customer_profile": [],
+        }
+    )
     got = {r["order_id"]: r for r in engine.fetch("select * from pit_join")}
     portable = {r["order_id"]: r for r in engine.fetch("select * from pit_join_portable")}
     for rows in (got, portable):

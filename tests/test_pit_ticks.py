@@ -23,14 +23,31 @@ HOUR = timedelta(hours=1)
 def events_and_instants(draw):
     base = draw(st.sampled_from(BASES))
     instant = st.integers(0, 30 * 3600 * 10**6).map(lambda us: base + timedelta(microseconds=us))
-    events = [{"driver_id": k, "event_timestamp": e, "kind": kind, "amount": a,
-               "score": None if a is None else a / 4}
-              for k, e, kind, a in draw(st.lists(st.tuples(
-                  st.sampled_from([1, -2]), instant, st.sampled_from(["a", "b", "refund"]),
-                  st.integers(-5, 100) | st.none()), min_size=1, max_size=12))]
+    events = [
+        {
+            "driver_id": k,
+            "event_timestamp": e,
+            "kind": kind,
+            "amount": a,
+            "score": None if a is None else a / 4,
+        }
+        for k, e, kind, a in draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from([1, -2]),
+                    instant,
+                    st.sampled_from(["a", "b", "refund"]),
+                    st.integers(-5, 100) | st.none(),
+                ),
+                min_size=1,
+                max_size=12,
+            )
+        )
+    ]
     last = max(e["event_timestamp"] for e in events)
-    ahead = [last + w + timedelta(microseconds=d) for w in reference.WINDOWS.values()
-             for d in (-1, 0, 1)]  # every window's last decay, exactly and 1 us either side
+    ahead = [
+        last + w + timedelta(microseconds=d) for w in reference.WINDOWS.values() for d in (-1, 0, 1)
+    ]  # every window's last decay, exactly and 1 us either side
     ahead += [last + timedelta(days=400)]
     instants = draw(st.lists(instant, max_size=6)) + ahead
     return events, instants
@@ -69,5 +86,6 @@ def test_ticked_windows_equal_windows_at_every_instant(engine, case):
                 for column, value in want.items():
                     if column in ("driver_id", "event_timestamp"):
                         continue
-                    assert normalize(got[column]) == normalize(value), \
+                    assert normalize(got[column]) == normalize(value), (
                         f"{model} key {key} at {t}: {column} = {got[column]}, expected {value}"
+                    )

@@ -36,8 +36,14 @@ def postgres_rows(dsn: str, relation: str) -> pd.DataFrame:
 
 
 def test_every_model_is_compared():
-    assert {"stg_crm__leads", "lead_profile", "lead_activity", "lead_recent_activity",
-            "lead_conversion_training", "lead_conversion_leaky"} <= set(MODELS)
+    assert {
+        "stg_crm__leads",
+        "lead_profile",
+        "lead_activity",
+        "lead_recent_activity",
+        "lead_conversion_training",
+        "lead_conversion_leaky",
+    } <= set(MODELS)
 
 
 @pytest.mark.parametrize("model", MODELS)

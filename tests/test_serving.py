@@ -22,11 +22,16 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from skewless.manifest import load_project
 from skewless.feast.materialize import materialize, materialize_incremental
+from skewless.manifest import load_project
 from skewless.serving.http_api import run_checks
-from skewless.serving.server import (BadRequest, FeatureServer, StoreUnavailable, TooEarly,
-                                     UnknownFeature)
+from skewless.serving.server import (
+    BadRequest,
+    FeatureServer,
+    StoreUnavailable,
+    TooEarly,
+    UnknownFeature,
+)
 from skewless.training import diff_frames, feast_training_set
 from support.servers import free_port
 from support.stores import feast_store, leads
@@ -74,13 +79,23 @@ def test_online_reads_enforce_the_ttl(built, spec, backend, redis, tmp_path):
     materialize(store, START)
     server = FeatureServer(built, store, spec=spec)
     with built.connect() as con:
-        lead, created = con.sql("select lead_id, max(created_at) from stg_crm__leads group by 1 "
-                                "order by 1 limit 1").fetchall()[0]
+        lead, created = con.sql(
+            "select lead_id, max(created_at) from stg_crm__leads group by 1 order by 1 limit 1"
+        ).fetchall()[0]
     features = ["lead_profile:company_size", "lead_profile:industry"]
     fresh, expired = created + timedelta(days=364), created + timedelta(days=366)
     assert server.get([lead], features, as_of=fresh)["company_size"] != [None]
-    assert server.get([lead], features, as_of=expired) == {"lead_id": [lead], "company_size": [None],
-                                                           "industry": [None]}
+    assert server.get([lead], features, as_of=expired) == {
+        "lead_id": [lead],
+        "company_size": [None],
+        "industry": [None],
+    }
+    # the exact boundary: e >= t - ttl is inclusive (docs/design.md §1), one microsecond more is not
+    edge = created + timedelta(days=365)
+    assert server.get([lead], features, as_of=edge)["company_size"] != [None]
+    assert server.get([lead], features, as_of=edge + timedelta(microseconds=1))["company_size"] == [
+        None
+    ]
     spine = pd.DataFrame({"lead_id": [lead, lead], "at": [fresh, expired]})
     training = feast_training_set(store, spec, SERVICE, spine, "at").sort_values("at")
     assert training["company_size"].notna().tolist() == [True, False]
@@ -111,8 +126,13 @@ def test_unknown_feature_and_bad_keys_are_clear_errors(built, spec, store):
     assert empty["lead_id"] == [] and empty["industry"] == []
 
 
-STORED = ["lead_profile:company_size", "lead_profile:industry", "lead_activity:emails_30d",
-          "lead_activity:visits_7d", "lead_activity:pages_30d"]
+STORED = [
+    "lead_profile:company_size",
+    "lead_profile:industry",
+    "lead_activity:emails_30d",
+    "lead_activity:visits_7d",
+    "lead_activity:pages_30d",
+]
 
 
 def test_a_past_as_of_is_refused_never_answered_with_later_values(built, spec, tmp_path):
@@ -162,8 +182,11 @@ def test_a_store_that_lost_its_data_is_not_ready(built, spec, redis, tmp_path):
 
 def test_extra_readiness_checks_are_reported(built, spec, store):
     server = FeatureServer(built, store, spec=spec)
-    assert run_checks(server) == {"online_store": None, "event_store": None,
-                                  "store_watermark": None}
+    assert run_checks(server) == {
+        "online_store": None,
+        "event_store": None,
+        "store_watermark": None,
+    }
     server.extra_checks.append(("store_behind", lambda: "redis holds less than the registry says"))
     server.extra_checks.append(("broken", lambda: 1 / 0))
     checks = run_checks(server)
@@ -172,6 +195,7 @@ def test_extra_readiness_checks_are_reported(built, spec, store):
 
 
 # -- faults: Redis stopped or frozen, a SQLite writer holding a lock or killed ---------------------
+
 
 @dataclass
 class OwnRedis:
@@ -187,9 +211,25 @@ class OwnRedis:
 
     def start(self) -> None:
         exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", self.folder, "--dbfilename", "d.rdb"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.folder,
+                "--dbfilename",
+                "d.rdb",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -226,7 +266,9 @@ def _unavailable_fast(server: FeatureServer, keys, at) -> str:
     with pytest.raises(StoreUnavailable) as error:
         server.get(keys, STORED, as_of=at)
     took = time.monotonic() - started
-    assert took < 2.0, f"StoreUnavailable after {took:.1f} s"  # was a 5-15 s hang, then a bare error
+    assert took < 2.0, (
+        f"StoreUnavailable after {took:.1f} s"
+    )  # was a 5-15 s hang, then a bare error
     assert "redis" in str(error.value)
     return str(error.value)
 
@@ -261,7 +303,8 @@ con = sqlite3.connect(sys.argv[1], isolation_level=None)
 con.execute("PRAGMA cache_size = 1")  # spill the changes into the database file
 con.execute("BEGIN IMMEDIATE")
 for (table,) in con.execute("select name from sqlite_master where type = 'table'").fetchall():
-    con.execute(f'update "{table}" set value = zeroblob(1)')
+    if "value" in [c[1] for c in con.execute(f'pragma table_info("{table}")')]:  # feature tables
+        con.execute(f'update "{table}" set value = zeroblob(1)')
 print("writing", flush=True)
 time.sleep(600)
 """

@@ -5,14 +5,16 @@ and the build fails naming the training model, the column and both types when it
 from __future__ import annotations
 
 import pytest
-
 from conftest import copy_project
+
 from skewless.manifest import load_project
 from skewless.project import Project, StepFailed
 
 SPINE = "ref('stg_crm__scoring_events')"
-JOIN = ("skewless.asof_join(spine=" + SPINE + ", spine_ts='scored_at', "
-        "feature_views=[ref('lead_profile'), ref('lead_activity')]{extra})")
+JOIN = (
+    "skewless.asof_join(spine=" + SPINE + ", spine_ts='scored_at', "
+    "feature_views=[ref('lead_profile'), ref('lead_activity')]{extra})"
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +39,27 @@ def test_a_training_set_of_refs_alone_builds(project: Project, extra: str) -> No
     assert "PASS=1" in _build(project, "{{ " + JOIN.format(extra=extra) + " }}")
 
 
-@pytest.mark.parametrize(("select", "message"), [
-    ("cast(t.company_size as bigint) as company_size",
-     "column 'company_size' is BIGINT but INTEGER in lead_profile"),
-    ("t.emails_7d * 1.0 as emails_7d", "column 'emails_7d' is"),
-    ("1 as extra", "column 'extra' comes from none of the models it selects from"),
-])
-def test_a_column_that_changes_type_or_has_no_source_fails(project: Project, select: str,
-                                                           message: str) -> None:
-    sql = ("select t.lead_id, t.scored_at, " + select + " from ({{ "
-           + JOIN.format(extra="") + " }}) as t")
+@pytest.mark.parametrize(
+    ("select", "message"),
+    [
+        (
+            "cast(t.company_size as bigint) as company_size",
+            "column 'company_size' is BIGINT but INTEGER in lead_profile",
+        ),
+        ("t.emails_7d * 1.0 as emails_7d", "column 'emails_7d' is"),
+        ("1 as extra", "column 'extra' comes from none of the models it selects from"),
+    ],
+)
+def test_a_column_that_changes_type_or_has_no_source_fails(
+    project: Project, select: str, message: str
+) -> None:
+    sql = (
+        "select t.lead_id, t.scored_at, "
+        + select
+        + " from ({{ "
+        + JOIN.format(extra="")
+        + " }}) as t"
+    )
     with pytest.raises(StepFailed) as failed:
         _build(project, sql)
     assert "training model 'sk_case'" in str(failed.value)
@@ -60,10 +73,18 @@ def test_the_feature_service_comes_from_the_refs(project: Project) -> None:
     service = spec.feature_services["lead_conversion"]
     assert set(service.views) == {"lead_profile", "lead_activity", "lead_recent_activity"}
     with project.connect() as con:
-        built = dict(con.sql("select column_name, data_type from information_schema.columns "
-                             "where table_name = 'lead_conversion_training'").fetchall())
+        built = dict(
+            con.sql(
+                "select column_name, data_type from information_schema.columns "
+                "where table_name = 'lead_conversion_training'"
+            ).fetchall()
+        )
         for view in service.views:
-            declared = dict(con.sql("select column_name, data_type from information_schema.columns "
-                                    f"where table_name = '{view}'").fetchall())
+            declared = dict(
+                con.sql(
+                    "select column_name, data_type from information_schema.columns "
+                    f"where table_name = '{view}'"
+                ).fetchall()
+            )
             for feature in spec.feature_views[view].features:
                 assert built[feature.name] == declared[feature.name], (view, feature.name)

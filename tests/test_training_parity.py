@@ -13,7 +13,9 @@ SPINE = ["lead_id", "scored_at", "converted_within_14d"]
 
 def test_feast_historical_equals_dbt_training_set(built, store, training_set):
     spec = load_project(built.root)
-    feast_rows = feast_training_set(store, spec, "lead_conversion", training_set[SPINE], "scored_at")
+    feast_rows = feast_training_set(
+        store, spec, "lead_conversion", training_set[SPINE], "scored_at"
+    )
     assert len(training_set) > 5000
     diff = diff_frames(training_set, feast_rows, order_by=["lead_id", "scored_at"])
     assert diff.equal, diff.summary()
@@ -28,20 +30,25 @@ def test_spine_is_preserved_with_duplicates_and_extra_columns(built, store, trai
     assert len(rows) == 60
     assert sorted(rows["request_id"]) == list(range(60))
     expected = pd.concat([training_set.head(50), training_set.head(10)], ignore_index=True)
-    diff = diff_frames(expected, rows, order_by=["lead_id", "scored_at"], columns=list(training_set.columns))
+    diff = diff_frames(
+        expected, rows, order_by=["lead_id", "scored_at"], columns=list(training_set.columns)
+    )
     assert diff.equal, diff.summary()
 
 
 def _default_call(store, spine) -> pd.DataFrame:
     """get_historical_features as most callers write it: no filter_by_created_timestamp."""
-    rows = store.get_historical_features(entity_df=spine.rename(columns={"scored_at": "event_timestamp"}),
-                                         features=["lead_profile:company_size",
-                                                   "lead_profile:contact_age_scaled"]).to_df()
+    rows = store.get_historical_features(
+        entity_df=spine.rename(columns={"scored_at": "event_timestamp"}),
+        features=["lead_profile:company_size", "lead_profile:contact_age_scaled"],
+    ).to_df()
     rows["scored_at"] = rows["event_timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
     return rows
 
 
-def test_stock_feast_default_leaks_late_corrections_and_ours_does_not(built, store, training_set, tmp_path):
+def test_stock_feast_default_leaks_late_corrections_and_ours_does_not(
+    built, store, training_set, tmp_path
+):
     """The data holds the backfill trap: stock Feast's default (no created-timestamp filter)
     returns corrections written after scored_at. The skewless offline store always applies
     availability, so the same default call returns the training set's values."""
@@ -49,10 +56,15 @@ def test_stock_feast_default_leaks_late_corrections_and_ours_does_not(built, sto
     stock = feast_store(spec, tmp_path / "stock", "sqlite", stock_offline=True)
     spine = training_set[SPINE]
     columns = ["company_size", "contact_age_scaled"]
-    leaky = training_set.merge(_default_call(stock, spine), on=["lead_id", "scored_at"], suffixes=("", "_leaky"))
-    differs = (leaky["company_size"] != leaky["company_size_leaky"]) | \
-              (leaky["contact_age_scaled"] != leaky["contact_age_scaled_leaky"])
-    assert differs.sum() > 0, "the demo data should contain corrections written after a scoring event"
+    leaky = training_set.merge(
+        _default_call(stock, spine), on=["lead_id", "scored_at"], suffixes=("", "_leaky")
+    )
+    differs = (leaky["company_size"] != leaky["company_size_leaky"]) | (
+        leaky["contact_age_scaled"] != leaky["contact_age_scaled_leaky"]
+    )
+    assert differs.sum() > 0, (
+        "the demo data should contain corrections written after a scoring event"
+    )
     with built.connect() as con:
         corrected = con.sql("""
             select lead_id, min(updated_at) as corrected_at from stg_crm__leads
@@ -62,6 +74,9 @@ def test_stock_feast_default_leaks_late_corrections_and_ours_does_not(built, sto
     assert len(late) == int(differs.sum())
     assert (late["corrected_at"] > late["scored_at"]).all()
     ours = _default_call(store, spine)
-    diff = diff_frames(training_set[["lead_id", "scored_at", *columns]], ours[["lead_id", "scored_at", *columns]],
-                       order_by=["lead_id", "scored_at"])
+    diff = diff_frames(
+        training_set[["lead_id", "scored_at", *columns]],
+        ours[["lead_id", "scored_at", *columns]],
+        order_by=["lead_id", "scored_at"],
+    )
     assert diff.equal, diff.summary()

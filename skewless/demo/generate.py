@@ -16,7 +16,7 @@ Tables (raw exports, with the messes real exports have):
   scored a few times, each labelled by whether they converted within 14 days.
 
 Timestamps are strings: most naive (meaning UTC), some with a ``+hh:mm`` offset, some with ``Z``;
-staging turns them into UTC ``TIMESTAMP`` (DESIGN section 5).
+staging turns them into UTC ``TIMESTAMP`` (docs/design.md §5).
 """
 
 from __future__ import annotations
@@ -33,10 +33,21 @@ LEAD_DAYS = 150
 DATA_END = datetime(2026, 6, 30)
 LABEL_HORIZON = timedelta(days=14)
 INDUSTRIES = ("software", "retail", "finance", "health", "manufacturing", "education")
-INDUSTRY_EFFECT = {"software": 0.5, "finance": 0.3, "health": 0.0, "retail": -0.2,
-                   "manufacturing": -0.3, "education": -0.5}
-OFFSETS = (timedelta(hours=2), timedelta(hours=-5), timedelta(hours=5, minutes=30),
-           timedelta(hours=-8), timedelta(hours=1))
+INDUSTRY_EFFECT = {
+    "software": 0.5,
+    "finance": 0.3,
+    "health": 0.0,
+    "retail": -0.2,
+    "manufacturing": -0.3,
+    "education": -0.5,
+}
+OFFSETS = (
+    timedelta(hours=2),
+    timedelta(hours=-5),
+    timedelta(hours=5, minutes=30),
+    timedelta(hours=-8),
+    timedelta(hours=1),
+)
 
 COLUMNS = {
     "raw_leads": ["lead_id", "created_at", "updated_at", "company_size", "industry", "contact_age"],
@@ -70,8 +81,11 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def _poisson_times(rng: random.Random, start: datetime, end: datetime, per_day: float) -> list[datetime]:
-    """Event instants of a Poisson process with ``per_day`` rate on ``[start, end)``, to the second."""
+def _poisson_times(
+    rng: random.Random, start: datetime, end: datetime, per_day: float
+) -> list[datetime]:
+    """Event instants of a Poisson process with ``per_day`` rate on ``[start, end)``, to the
+    second."""
     out, t = [], start
     if per_day <= 0:
         return out
@@ -88,12 +102,17 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
     tables = Tables()
     email_id = visit_id = 0
     for lead_id in range(1, n_leads + 1):
-        created = (START + timedelta(seconds=rng.randrange(LEAD_DAYS * 86400)))
+        created = START + timedelta(seconds=rng.randrange(LEAD_DAYS * 86400))
         size = max(1, int(math.exp(rng.gauss(4.0, 1.6))))
         industry = rng.choice(INDUSTRIES)
         age = rng.randint(22, 65)
-        propensity = _sigmoid(-1.0 + 0.25 * (math.log(size) - 4.0) + INDUSTRY_EFFECT[industry]
-                              - 0.02 * (age - 40) + rng.gauss(0, 0.8))
+        propensity = _sigmoid(
+            -1.0
+            + 0.25 * (math.log(size) - 4.0)
+            + INDUSTRY_EFFECT[industry]
+            - 0.02 * (age - 40)
+            + rng.gauss(0, 0.8)
+        )
         converted = None
         if rng.random() < propensity:
             converted = (created + timedelta(days=rng.expovariate(1 / 18))).replace(microsecond=0)
@@ -108,7 +127,9 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
         # Web visits: a background rate, plus a burst of intent in the week before converting.
         visits = _poisson_times(rng, created, horizon, 0.05 + 0.3 * propensity)
         if converted:
-            visits += _poisson_times(rng, max(created, converted - timedelta(days=7)), converted, 0.6)
+            visits += _poisson_times(
+                rng, max(created, converted - timedelta(days=7)), converted, 0.6
+            )
         for ts in sorted(visits):
             visit_id += 1
             row = [visit_id, lead_id, format_ts(ts, rng), rng.randint(1, 12)]
@@ -120,8 +141,12 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
         nurture_end = min(converted or horizon, created + timedelta(days=60), horizon)
         emails = [(ts, "nurture") for ts in _poisson_times(rng, created, nurture_end, 0.12)]
         if converted:
-            emails += [(ts, "onboarding") for ts in _poisson_times(
-                rng, converted, min(converted + timedelta(days=21), DATA_END), 0.7)]
+            emails += [
+                (ts, "onboarding")
+                for ts in _poisson_times(
+                    rng, converted, min(converted + timedelta(days=21), DATA_END), 0.7
+                )
+            ]
         for ts, kind in sorted(emails):
             email_id += 1
             row = [email_id, lead_id, format_ts(ts, rng), kind]
@@ -133,8 +158,15 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
     return tables
 
 
-def _lead_rows(tables: Tables, rng: random.Random, lead_id: int, created: datetime,
-               size: int, industry: str, age: int) -> None:
+def _lead_rows(
+    tables: Tables,
+    rng: random.Random,
+    lead_id: int,
+    created: datetime,
+    size: int,
+    industry: str,
+    age: int,
+) -> None:
     """The lead's first version, maybe an exact duplicate, maybe a late correction."""
     first = [lead_id, format_ts(created, rng), format_ts(created, rng), size, industry, age]
     tables.rows["raw_leads"].append(first)
@@ -149,19 +181,31 @@ def _lead_rows(tables: Tables, rng: random.Random, lead_id: int, created: dateti
             else:
                 new_age = min(80, max(18, age + rng.choice((-10, 10, 7))))
             tables.rows["raw_leads"].append(
-                [lead_id, format_ts(created, rng), format_ts(corrected_at, rng),
-                 new_size, industry, new_age])
+                [
+                    lead_id,
+                    format_ts(created, rng),
+                    format_ts(corrected_at, rng),
+                    new_size,
+                    industry,
+                    new_age,
+                ]
+            )
 
 
-def _scoring_rows(tables: Tables, rng: random.Random, lead_id: int, created: datetime,
-                  converted: datetime | None) -> None:
+def _scoring_rows(
+    tables: Tables, rng: random.Random, lead_id: int, created: datetime, converted: datetime | None
+) -> None:
     """Score an open lead on a few days after creation; label: converted within 14 days."""
     for day in (2, 9, 20, 35):
-        scored = (created + timedelta(days=day, seconds=rng.randrange(86400))).replace(microsecond=0)
+        scored = (created + timedelta(days=day, seconds=rng.randrange(86400))).replace(
+            microsecond=0
+        )
         if scored + LABEL_HORIZON > DATA_END or (converted and converted <= scored):
             continue
         label = bool(converted and converted <= scored + LABEL_HORIZON)
-        tables.rows["raw_scoring_events"].append([lead_id, format_ts(scored, rng), str(label).lower()])
+        tables.rows["raw_scoring_events"].append(
+            [lead_id, format_ts(scored, rng), str(label).lower()]
+        )
 
 
 def write_csv(tables: Tables, out_dir: Path) -> list[Path]:
@@ -187,8 +231,12 @@ def write_parquet(tables: Tables, out_dir: Path) -> list[Path]:
     paths = []
     for name, rows in tables.rows.items():
         columns = list(zip(*rows)) if rows else [[] for _ in COLUMNS[name]]
-        table = pa.table({col: pa.array([None if v is None else str(v) for v in values], pa.string())
-                          for col, values in zip(COLUMNS[name], columns)})
+        table = pa.table(
+            {
+                col: pa.array([None if v is None else str(v) for v in values], pa.string())
+                for col, values in zip(COLUMNS[name], columns)
+            }
+        )
         path = out_dir / f"{name}.parquet"
         pq.write_table(table, path)
         paths.append(path)

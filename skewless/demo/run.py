@@ -52,13 +52,16 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
         project.dbt("seed")
     with step("dbt build (staging, feature views, training set, tests)"):
         out = project.dbt("build", "--exclude", "resource_type:seed")
-        say("   " + next((line for line in out.splitlines() if "Done." in line), "done").split("  ")[-1])
+        say(
+            "   "
+            + next((line for line in out.splitlines() if "Done." in line), "done").split("  ")[-1]
+        )
         with project.connect() as con:
             for table, reason, n in con.sql("select * from stg_crm__dropped_rows").fetchall():
                 say(f"   staging dropped {n:>4} rows of {table} ({reason})")
     with step("skewless check (online SQL == the dbt models, leakage lint)"):
-        from skewless.check.run import check_project
         from skewless.check.cli import compile_for_check
+        from skewless.check.run import check_project
 
         compile_for_check(project)
         report = check_project(project)
@@ -70,7 +73,10 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
     spec = load_project(project.root)
     with step("feast apply (entities, views and services read from target/manifest.json)"):
         project.feast("apply")
-        say(f"   registered views {', '.join(spec.feature_views)}; services {', '.join(spec.feature_services)}")
+        say(
+            f"   registered views {', '.join(spec.feature_views)}; "
+            f"services {', '.join(spec.feature_services)}"
+        )
     with step("import feast"):
         store = project.feature_store()
     with step(f"Feast historical retrieval of '{SERVICE}' for the training spine"):
@@ -84,12 +90,17 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
 
     from skewless.demo.story import PRODUCTION_START, STORY_VARS, run_story
 
-    with step(f"feast materialize up to {PRODUCTION_START:%Y-%m-%d} (the day the model is deployed)"):
+    with step(
+        f"feast materialize up to {PRODUCTION_START:%Y-%m-%d} (the day the model is deployed)"
+    ):
         from skewless.feast.materialize import materialize
 
         views = materialize(store, PRODUCTION_START)
-        say(f"   materialized {', '.join(views)} into {store.config.online_store.type}; fresh (serve: sql) "
-            f"views are computed at request time: {', '.join(v.name for v in spec.feature_views.values() if v.fresh)}")
+        say(
+            f"   materialized {', '.join(views)} into {store.config.online_store.type}; "
+            "fresh (serve: sql) views are computed at request time: "
+            f"{', '.join(v.name for v in spec.feature_views.values() if v.fresh)}"
+        )
     with step("online lookup (skewless FeatureServer: online store + fresh SQL)"):
         import pandas as pd
 
@@ -101,8 +112,8 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
         server.close()
         say(served.to_string(index=False, max_colwidth=10))
     with step("the story: the leaky feature, as skewless check sees it"):
-        from skewless.check.run import check_project
         from skewless.check.cli import compile_for_check
+        from skewless.check.run import check_project
 
         project.dbt("build", "--select", "lead_conversion_leaky", "--vars", STORY_VARS)
         compile_for_check(project, STORY_VARS)
@@ -127,7 +138,11 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
         result.audit = run_audit(project, server, n_keys=200, as_of=now)
         server.close()
         text, page = write_reports(result.audit, project.root / AUDIT_DIR)
-        say("   " + result.audit.text().splitlines()[-1] + f" ({len(result.audit.features)} features)")
+        say(
+            "   "
+            + result.audit.text().splitlines()[-1]
+            + f" ({len(result.audit.features)} features)"
+        )
         say(f"   report: {text.relative_to(project.root)}, {page.relative_to(project.root)}")
 
     say("\n== timings")

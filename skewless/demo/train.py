@@ -37,16 +37,36 @@ def make_pipeline(features: Sequence[tuple[str, str, str]]) -> Pipeline:
     ignored); then a logistic regression."""
     text = [name for _, name, data_type in features if data_type in TEXT_TYPES]
     numeric = [name for _, name, data_type in features if data_type not in TEXT_TYPES]
-    prepare = ColumnTransformer([
-        ("numeric", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                              ("scale", StandardScaler())]), numeric),
-        ("text", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="(missing)")),
-                           ("encode", OneHotEncoder(handle_unknown="ignore"))]), text),
-    ])
+    prepare = ColumnTransformer(
+        [
+            (
+                "numeric",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                numeric,
+            ),
+            (
+                "text",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value="(missing)")),
+                        ("encode", OneHotEncoder(handle_unknown="ignore")),
+                    ]
+                ),
+                text,
+            ),
+        ]
+    )
     return Pipeline([("prepare", prepare), ("model", LogisticRegression(max_iter=2000, C=0.5))])
 
 
-def precision_at_top(scores: Sequence[float], labels: Sequence[bool], share: float = TOP_SHARE) -> float:
+def precision_at_top(
+    scores: Sequence[float], labels: Sequence[bool], share: float = TOP_SHARE
+) -> float:
     """Precision among the ``share`` highest scores (ties broken by position)."""
     scores, labels = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
     if len(scores) == 0:
@@ -63,12 +83,21 @@ def fit(features: Sequence[tuple[str, str, str]], rows: pd.DataFrame, label: str
     return pipeline
 
 
-def score(pipeline: Pipeline, features: Sequence[tuple[str, str, str]], rows: pd.DataFrame) -> np.ndarray:
+def score(
+    pipeline: Pipeline, features: Sequence[tuple[str, str, str]], rows: pd.DataFrame
+) -> np.ndarray:
     return pipeline.predict_proba(feature_frame(features, rows))[:, 1]
 
 
-def train_bundle(project: Project, store, spec: ProjectSpec, service: str, spine: pd.DataFrame,
-                 spine_ts: str, label: str) -> tuple[ModelBundle, pd.DataFrame]:
+def train_bundle(
+    project: Project,
+    store,
+    spec: ProjectSpec,
+    service: str,
+    spine: pd.DataFrame,
+    spine_ts: str,
+    label: str,
+) -> tuple[ModelBundle, pd.DataFrame]:
     """Fit a bundle for ``service`` on the spine's rows fetched by Feast historical retrieval;
     the bundle and the training rows."""
     rows = feast_training_set(store, spec, service, spine, spine_ts)

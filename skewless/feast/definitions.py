@@ -30,10 +30,14 @@ class FeastDefinitions:
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
 
     def by_name(self) -> dict[str, object]:
-        """All objects keyed by a Python identifier, for ``globals().update(...)`` in a repo file."""
+        """All objects keyed by a Python identifier, for ``globals().update(...)`` in a repo
+        file."""
         out: dict[str, object] = {}
-        for kind, objects in (("entity", self.entities), ("view", self.feature_views),
-                              ("service", self.feature_services)):
+        for kind, objects in (
+            ("entity", self.entities),
+            ("view", self.feature_views),
+            ("service", self.feature_services),
+        ):
             for name, obj in objects.items():
                 out[f"{kind}_{name}"] = obj
         return out
@@ -67,8 +71,9 @@ def feast_definitions(project_dir: Path, manifest_path: Path | None = None) -> F
     return build(load_project(project_dir, manifest_path))
 
 
-def feast_definitions_or_exit(project_dir: Path, manifest_path: Path | None = None
-                              ) -> FeastDefinitions:
+def feast_definitions_or_exit(
+    project_dir: Path, manifest_path: Path | None = None
+) -> FeastDefinitions:
     """:func:`feast_definitions` for a Feast repo file: a declaration error (a user error, not a
     bug) is printed as one line on stderr and exits with code 2, instead of the traceback
     ``feast apply`` would print."""
@@ -84,16 +89,25 @@ def build(project: ProjectSpec) -> FeastDefinitions:
     for name, entity in project.entities.items():
         type_name = feast_type(entity.data_type)
         if type_name not in _VALUE_TYPES:
-            raise ManifestError(f"entity '{name}': join key {entity.join_key} is {entity.data_type}; "
-                                "Feast join keys must be integer or string")
-        defs.entities[name] = Entity(name=name, join_keys=[entity.join_key],
-                                     value_type=_VALUE_TYPES[type_name], description=entity.description)
+            raise ManifestError(
+                f"entity '{name}': join key {entity.join_key} is {entity.data_type}; "
+                "Feast join keys must be integer or string"
+            )
+        defs.entities[name] = Entity(
+            name=name,
+            join_keys=[entity.join_key],
+            value_type=_VALUE_TYPES[type_name],
+            description=entity.description,
+        )
     for name, view in project.feature_views.items():
         defs.feature_views[name] = _feature_view(view, defs.entities)
     for name, service in project.feature_services.items():
         defs.feature_services[name] = FeatureService(
-            name=name, features=[defs.feature_views[v] for v in service.views],
-            description=service.description, tags={"dbt_model": service.training_model})
+            name=name,
+            features=[defs.feature_views[v] for v in service.views],
+            description=service.description,
+            tags={"dbt_model": service.training_model},
+        )
     return defs
 
 
@@ -101,10 +115,14 @@ def _schema(view: FeatureViewSpec) -> list[Field]:
     """The join keys, then the features, typed. Declaring the join keys as stock Feast repos do
     makes the view read back from the registry equal to the one built here, so `feast apply`
     with no change says so instead of updating every view."""
-    keys = [Field(name=e.join_key, dtype=getattr(feast_types, feast_type(e.data_type)))
-            for e in view.entities]
-    return keys + [Field(name=f.name, dtype=getattr(feast_types, f.feast_type),
-                         description=f.description) for f in view.features]
+    keys = [
+        Field(name=e.join_key, dtype=getattr(feast_types, feast_type(e.data_type)))
+        for e in view.entities
+    ]
+    return keys + [
+        Field(name=f.name, dtype=getattr(feast_types, f.feast_type), description=f.description)
+        for f in view.features
+    ]
 
 
 def _feature_view(view: FeatureViewSpec, entities: dict[str, Entity]) -> FeatureView:
@@ -117,7 +135,11 @@ def _feature_view(view: FeatureViewSpec, entities: dict[str, Entity]) -> Feature
         description=f"dbt model {view.unique_id}",
         tags=source_tags(view.join_keys, seconds(view.lag), seconds(view.cadence)),
     )
-    tags = {"dbt_model": view.unique_id, "dbt_checksum": view.checksum, "skewless_serve": view.serve}
+    tags = {
+        "dbt_model": view.unique_id,
+        "dbt_checksum": view.checksum,
+        "skewless_serve": view.serve,
+    }
     return FeatureView(
         name=view.name,
         entities=[entities[e.name] for e in view.entities],

@@ -24,9 +24,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from feast.value_type import ValueType
 
-_TAGS = {ValueType.STRING: 0x12, ValueType.INT32: 0x18, ValueType.INT64: 0x20,
-         ValueType.DOUBLE: 0x29, ValueType.FLOAT: 0x35, ValueType.BOOL: 0x38,
-         ValueType.UNIX_TIMESTAMP: 0x40}
+_TAGS = {
+    ValueType.STRING: 0x12,
+    ValueType.INT32: 0x18,
+    ValueType.INT64: 0x20,
+    ValueType.DOUBLE: 0x29,
+    ValueType.FLOAT: 0x35,
+    ValueType.BOOL: 0x38,
+    ValueType.UNIX_TIMESTAMP: 0x40,
+}
 SUPPORTED = frozenset(_TAGS)
 
 
@@ -130,8 +136,10 @@ def _strings(array: pa.Array, tag: int | None) -> Column:
         return Column.from_list(values)
     heads = _string_heads(tag)
     present = _present(array)
-    out = [(heads[len(b)] if len(b) < len(heads) else bytes((tag,)) + _varint_bytes(len(b))) + b
-           for b in values]
+    out = [
+        (heads[len(b)] if len(b) < len(heads) else bytes((tag,)) + _varint_bytes(len(b))) + b
+        for b in values
+    ]
     if not present.all():
         out = [b if p else b"" for b, p in zip(out, present.tolist())]
     return Column.from_list(out)
@@ -167,8 +175,10 @@ def epoch_micros(array: pa.Array) -> np.ndarray:
 def value_column(array: pa.Array, value_type: ValueType) -> Column:
     """Serialized ``feast.types.Value`` of each row, as stock Feast writes ``value_type``."""
     if value_type not in _TAGS:
-        raise NotImplementedError(f"the skewless engine does not write Feast {value_type.name} "
-                                  "features; use `batch_engine: local` for this view")
+        raise NotImplementedError(
+            f"the skewless engine does not write Feast {value_type.name} "
+            "features; use `batch_engine: local` for this view"
+        )
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     tag = _TAGS[value_type]
@@ -177,8 +187,9 @@ def value_column(array: pa.Array, value_type: ValueType) -> Column:
         return _strings(array, tag)
     if value_type in (ValueType.DOUBLE, ValueType.FLOAT):
         dtype = np.float64 if value_type == ValueType.DOUBLE else np.float32
-        values = np.asarray(array.cast(pa.float64()).fill_null(0.0)
-                            .to_numpy(zero_copy_only=False)).astype(dtype)
+        values = np.asarray(
+            array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+        ).astype(dtype)
         return _fixed(values, tag, present & ~np.isnan(values))
     if value_type == ValueType.BOOL:
         values = np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), bool)
@@ -197,8 +208,11 @@ def value_text(array: pa.Array, value_type: ValueType) -> list:
         return array.to_pylist()
     if value_type in (ValueType.DOUBLE, ValueType.FLOAT):
         dtype = np.float64 if value_type == ValueType.DOUBLE else np.float32
-        values = np.asarray(array.cast(pa.float64()).fill_null(np.nan)
-                            .to_numpy(zero_copy_only=False)).astype(dtype).astype(np.float64)
+        values = (
+            np.asarray(array.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False))
+            .astype(dtype)
+            .astype(np.float64)
+        )
         return [None if v != v else repr(v) for v in values.tolist()]
     if value_type in (ValueType.INT64, ValueType.INT32, ValueType.BOOL):
         return [None if v is None else str(v) for v in array.to_pylist()]
@@ -213,7 +227,8 @@ def entity_key_column(keys: dict[str, tuple[pa.Array, ValueType]]) -> Column:
     names = sorted(keys)
     n = len(next(iter(keys.values()))[0])
     head = struct.pack("<I", len(names)) + b"".join(
-        struct.pack("<II", 2, len(k.encode())) + k.encode() for k in names)
+        struct.pack("<II", 2, len(k.encode())) + k.encode() for k in names
+    )
     parts = [Column.constant(head, n)]
     for name in names:
         array, value_type = keys[name]
@@ -222,12 +237,13 @@ def entity_key_column(keys: dict[str, tuple[pa.Array, ValueType]]) -> Column:
         if array.null_count:
             raise ValueError(f"join key {name} has NULL values: Feast cannot store them")
         if value_type not in _ENTITY_TYPES:
-            raise NotImplementedError(f"join key {name}: Feast {value_type.name} keys are not "
-                                      "supported by the skewless engine")
+            raise NotImplementedError(
+                f"join key {name}: Feast {value_type.name} keys are not "
+                "supported by the skewless engine"
+            )
         if value_type == ValueType.STRING:
             encoded = [s.encode() for s in array.to_pylist()]
-            parts.append(Column.from_list(
-                [struct.pack("<II", 2, len(b)) + b for b in encoded]))
+            parts.append(Column.from_list([struct.pack("<II", 2, len(b)) + b for b in encoded]))
             continue
         fmt, size = ("<i", 4) if value_type == ValueType.INT32 else ("<q", 8)
         rec = np.empty(n, np.dtype([("t", "<u4"), ("l", "<u4"), ("v", fmt)]))
@@ -240,8 +256,12 @@ def proto_timestamp_column(micros: np.ndarray) -> Column:
     """Serialized ``google.protobuf.Timestamp`` (seconds, nanos; zero fields omitted)."""
     seconds = np.floor_divide(micros, 1_000_000)
     nanos = (micros - seconds * 1_000_000) * 1000
-    return interleave([_varints(seconds.view(np.uint64), 0x08, seconds != 0),
-                       _varints(nanos.view(np.uint64), 0x10, nanos != 0)])
+    return interleave(
+        [
+            _varints(seconds.view(np.uint64), 0x08, seconds != 0),
+            _varints(nanos.view(np.uint64), 0x10, nanos != 0),
+        ]
+    )
 
 
 def order_column(event_us: np.ndarray, created_us: np.ndarray) -> Column:
@@ -256,8 +276,7 @@ def order_column(event_us: np.ndarray, created_us: np.ndarray) -> Column:
 def _local_is_utc() -> bool:
     from datetime import datetime as _dt
 
-    return (_dt(2000, 1, 1).timestamp() == 946684800.0
-            and _dt(2000, 7, 1).timestamp() == 962409600.0)
+    return _dt(2000, 1, 1).timestamp() == 946684800.0 and _dt(2000, 7, 1).timestamp() == 962409600.0
 
 
 def sqlite_timestamp_seconds(array: pa.Array) -> list:
@@ -269,9 +288,14 @@ def sqlite_timestamp_seconds(array: pa.Array) -> list:
     if not _local_is_utc():  # Feast reads the naive value as the machine's local time
         from datetime import timezone as _tz
 
-        return [None if v is None else int(v.astimezone(_tz.utc).replace(tzinfo=None).timestamp())
-                if v.tzinfo else int(v.timestamp())
-                for v in pc.cast(array, pa.timestamp("us", array.type.tz), safe=False).to_pylist()]
+        return [
+            None
+            if v is None
+            else int(v.astimezone(_tz.utc).replace(tzinfo=None).timestamp())
+            if v.tzinfo
+            else int(v.timestamp())
+            for v in pc.cast(array, pa.timestamp("us", array.type.tz), safe=False).to_pylist()
+        ]
     us = epoch_micros(array)
     seconds = np.floor_divide(us, 1_000_000)
     exact = seconds.astype(np.float64) + (us - seconds * 1_000_000) / 1e6  # as datetime does

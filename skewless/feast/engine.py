@@ -41,8 +41,7 @@ from feast.repo_config import FeastConfigBaseModel
 
 from skewless import watermark
 from skewless.feast import encoding as enc
-from skewless.feast.online_writers import (EncodedBatch, RedisWriter, SqliteWriter,
-                                           sqlite_connect)
+from skewless.feast.online_writers import EncodedBatch, RedisWriter, SqliteWriter, sqlite_connect
 
 
 class SkewlessEngineConfig(FeastConfigBaseModel):
@@ -82,16 +81,18 @@ class Progress:
         elapsed = max(time.monotonic() - self.start, 1e-9)
         rate = self.done / elapsed
         eta = (self.total - self.done) / rate if rate else float("nan")
-        return (f"{self.view}: {self.done}/{self.total} rows, {rate:,.0f} rows/s, "
-                f"ETA {eta:.0f}s")
+        return f"{self.view}: {self.done}/{self.total} rows, {rate:,.0f} rows/s, ETA {eta:.0f}s"
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
         if self.mode != "none":
             elapsed = time.monotonic() - self.start
-            print(f"{self.view}: {self.done} rows written in {elapsed:.1f}s", file=self.stream,
-                  flush=True)
+            print(
+                f"{self.view}: {self.done} rows written in {elapsed:.1f}s",
+                file=self.stream,
+                flush=True,
+            )
 
 
 def _naive_utc(ts: Optional[datetime]) -> Optional[datetime]:
@@ -100,8 +101,14 @@ def _naive_utc(ts: Optional[datetime]) -> Optional[datetime]:
     return ts
 
 
-def encode_batch(batch: pa.RecordBatch, keys: dict, features: dict, timestamp: str,
-                 created: Optional[str], backend: str) -> EncodedBatch:
+def encode_batch(
+    batch: pa.RecordBatch,
+    keys: dict,
+    features: dict,
+    timestamp: str,
+    created: Optional[str],
+    backend: str,
+) -> EncodedBatch:
     """Encode a batch in Feast's names: ``keys``/``features`` map a column to its ValueType."""
     event = batch.column(timestamp)
     event_us = enc.epoch_micros(event)
@@ -114,12 +121,15 @@ def encode_batch(batch: pa.RecordBatch, keys: dict, features: dict, timestamp: s
         order=enc.order_column(event_us, created_us),
         event_text=enc.sqlite_timestamp_seconds(event) if sqlite else [],
         created_text=(enc.sqlite_timestamp_seconds(created_col) if created else [None] * n)
-        if sqlite else [],
-        proto_ts=(enc.proto_timestamp_column(event_us) if not sqlite
-                  else enc.Column.constant(b"", n)),
+        if sqlite
+        else [],
+        proto_ts=(
+            enc.proto_timestamp_column(event_us) if not sqlite else enc.Column.constant(b"", n)
+        ),
         values={f: enc.value_column(batch.column(f), t) for f, t in features.items()},
-        texts=({f: enc.value_text(batch.column(f), t) for f, t in features.items()}
-               if sqlite else {}),
+        texts=(
+            {f: enc.value_text(batch.column(f), t) for f, t in features.items()} if sqlite else {}
+        ),
     )
 
 
@@ -133,26 +143,39 @@ def key_order_sql(column: str, value_type) -> Optional[str]:
     if bits is None:
         return None
     quoted = '"' + column.replace('"', '""') + '"'
-    unsigned = (f"(case when {quoted} < 0 then {quoted}::hugeint + {2 ** bits} "
-                f"else {quoted}::hugeint end)")
+    unsigned = (
+        f"(case when {quoted} < 0 then {quoted}::hugeint + {2**bits} else {quoted}::hugeint end)"
+    )
     width = bits // 8
-    swapped = " + ".join(f"((({unsigned} // {2 ** (8 * i)}) % 256) * {2 ** (8 * (width - 1 - i))})"
-                         for i in range(width))
+    swapped = " + ".join(
+        f"((({unsigned} // {2 ** (8 * i)}) % 256) * {2 ** (8 * (width - 1 - i))})"
+        for i in range(width)
+    )
     return f"({swapped})"
 
 
 class SkewlessEngine(ComputeEngine):
     """Feast compute engine that materializes the contract's pick (see the module docstring)."""
 
-    def __init__(self, *, repo_config, offline_store, online_store, batch_rows: int = 50_000,
-                 progress: str = "auto", **kwargs):
-        super().__init__(repo_config=repo_config, offline_store=offline_store,
-                         online_store=online_store)
+    def __init__(
+        self,
+        *,
+        repo_config,
+        offline_store,
+        online_store,
+        batch_rows: int = 50_000,
+        progress: str = "auto",
+        **kwargs,
+    ):
+        super().__init__(
+            repo_config=repo_config, offline_store=offline_store, online_store=online_store
+        )
         self.batch_rows = int(batch_rows)
         self.progress = progress
 
-    def update(self, project, views_to_delete, views_to_keep, entities_to_delete,
-               entities_to_keep) -> None:
+    def update(
+        self, project, views_to_delete, views_to_keep, entities_to_delete, entities_to_keep
+    ) -> None:
         """Nothing to prepare: the online store's own ``update`` creates its tables."""
 
     def teardown_infra(self, project, fvs: Sequence, entities: Sequence) -> None:
@@ -164,8 +187,9 @@ class SkewlessEngine(ComputeEngine):
         try:
             self.materialize_view(view, task.start_time, task.end_time)
         except Exception as e:  # Feast re-raises the job's error to the caller
-            return LocalMaterializationJob(job_id=job_id, status=MaterializationJobStatus.ERROR,
-                                           error=e)
+            return LocalMaterializationJob(
+                job_id=job_id, status=MaterializationJobStatus.ERROR, error=e
+            )
         return LocalMaterializationJob(job_id=job_id, status=MaterializationJobStatus.SUCCEEDED)
 
     def materialize_view(self, view, start: datetime, end: datetime) -> int:
@@ -181,7 +205,8 @@ class SkewlessEngine(ComputeEngine):
             if value_type not in enc.SUPPORTED:
                 raise NotImplementedError(
                     f"feature view {view.name}: column {name} is Feast {value_type.name}, which "
-                    "the skewless engine does not write; use `batch_engine: local`")
+                    "the skewless engine does not write; use `batch_engine: local`"
+                )
         with self._store(backend, view) as (writer, held, raise_mark):
             if held is None:
                 start = None  # the store holds nothing for this view: reload from the start
@@ -192,8 +217,16 @@ class SkewlessEngine(ComputeEngine):
             mapping = source.field_mapping or {}
             for batch in batches:
                 batch = batch.rename_columns([mapping.get(n, n) for n in batch.schema.names])
-                writer.write(encode_batch(batch, keys, features, source.timestamp_field,
-                                          source.created_timestamp_column or None, backend))
+                writer.write(
+                    encode_batch(
+                        batch,
+                        keys,
+                        features,
+                        source.timestamp_field,
+                        source.created_timestamp_column or None,
+                        backend,
+                    )
+                )
                 progress.update(batch.num_rows)
             writer.flush()
             progress.close()
@@ -209,16 +242,25 @@ class SkewlessEngine(ComputeEngine):
         src = [reverse.get(k, k) for k in keys]
         src_features = [reverse.get(f, f) for f in features]
         if isinstance(self.offline_store, SkewlessOfflineStore):
-            order = key_order_sql(src[0], view.entity_columns[0].dtype.to_value_type()) \
-                if len(src) == 1 else None
+            order = (
+                key_order_sql(src[0], view.entity_columns[0].dtype.to_value_type())
+                if len(src) == 1
+                else None
+            )
             return pick_batches(source, src, src_features, start, end, self.batch_rows, order)
         job = self.offline_store.pull_latest_from_table_or_query(
-            config=self.repo_config, data_source=source, join_key_columns=src,
+            config=self.repo_config,
+            data_source=source,
+            join_key_columns=src,
             feature_name_columns=src_features,
             timestamp_field=reverse.get(source.timestamp_field, source.timestamp_field),
-            created_timestamp_column=reverse.get(source.created_timestamp_column,
-                                                 source.created_timestamp_column) or None,
-            start_date=start or datetime(1, 1, 1), end_date=end)
+            created_timestamp_column=reverse.get(
+                source.created_timestamp_column, source.created_timestamp_column
+            )
+            or None,
+            start_date=start or datetime(1, 1, 1),
+            end_date=end,
+        )
         table = job.to_arrow()
         return table.num_rows, iter(table.to_batches(max_chunksize=self.batch_rows))
 
@@ -233,15 +275,25 @@ class SkewlessEngine(ComputeEngine):
         def sqlite():
             from feast.infra.online_stores.sqlite import _table_id
 
-            self.online_store.update(config, tables_to_delete=[], tables_to_keep=[view],
-                                     entities_to_delete=[], entities_to_keep=[], partial=True)
+            self.online_store.update(
+                config,
+                tables_to_delete=[],
+                tables_to_keep=[view],
+                entities_to_delete=[],
+                entities_to_keep=[],
+                partial=True,
+            )
             con = sqlite_connect(watermark.sqlite_path(config))
             try:
-                table = _table_id(project, view,
-                                  config.registry.enable_online_feature_view_versioning)
+                table = _table_id(
+                    project, view, config.registry.enable_online_feature_view_versioning
+                )
                 held = watermark.read_sqlite(con, project).get(view.name)
-                yield (SqliteWriter(con, table), held,
-                       lambda end: watermark.write_sqlite(con, project, view.name, end))
+                yield (
+                    SqliteWriter(con, table),
+                    held,
+                    lambda end: watermark.write_sqlite(con, project, view.name, end),
+                )
             finally:
                 con.close()
 
@@ -252,15 +304,25 @@ class SkewlessEngine(ComputeEngine):
 
             client = self.online_store._get_client(config.online_store)
             if isinstance(client, RedisCluster):
-                raise NotImplementedError("the skewless engine writes single-node Redis (or "
-                                          "Sentinel); use `batch_engine: local` for a cluster")
+                raise NotImplementedError(
+                    "the skewless engine writes single-node Redis (or "
+                    "Sentinel); use `batch_engine: local` for a cluster"
+                )
             name = _versioned_fv_name(view, config)
-            writer = RedisWriter(client, project, name, [f.name for f in view.features],
-                                 config.online_store.key_ttl_seconds or 0)
+            writer = RedisWriter(
+                client,
+                project,
+                name,
+                [f.name for f in view.features],
+                config.online_store.key_ttl_seconds or 0,
+            )
             held = watermark.read_redis(client, project).get(view.name)
             try:
-                yield (writer, held,
-                       lambda end: watermark.write_redis(client, project, view.name, end))
+                yield (
+                    writer,
+                    held,
+                    lambda end: watermark.write_redis(client, project, view.name, end),
+                )
             finally:
                 writer.close()
 

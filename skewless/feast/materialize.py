@@ -21,10 +21,15 @@ from skewless.clock import naive_utc
 EPOCH = datetime(1970, 1, 1)
 
 
-def materialize(store, end: datetime, views: list[str] | None = None, quiet: bool = True) -> list[str]:
-    """Bring the online-store views (default: all with ``online=True``) up to ``end``; their names."""
+def materialize(
+    store, end: datetime, views: list[str] | None = None, quiet: bool = True
+) -> list[str]:
+    """Bring the online-store views (default: all with ``online=True``) up to ``end``; their
+    names."""
     end = naive_utc(end)
-    chosen = [v for v in store.list_feature_views() if v.online and (views is None or v.name in views)]
+    chosen = [
+        v for v in store.list_feature_views() if v.online and (views is None or v.name in views)
+    ]
     starts = _reload_starts(store, [v.name for v in chosen if v.most_recent_end_time is not None])
     first = [v.name for v in chosen if v.most_recent_end_time is None]
     rest = [v.name for v in chosen if v.name not in first and v.name not in starts]
@@ -33,7 +38,9 @@ def materialize(store, end: datetime, views: list[str] | None = None, quiet: boo
             store.materialize(EPOCH, end, feature_views=first)
         for start in sorted(set(starts.values())):
             if start < end:
-                store.materialize(start, end, feature_views=[v for v, s in starts.items() if s == start])
+                store.materialize(
+                    start, end, feature_views=[v for v, s in starts.items() if s == start]
+                )
         if rest:
             store.materialize_incremental(end, feature_views=rest)
     return [v.name for v in chosen]

@@ -4,7 +4,7 @@ Set in ``feature_repo/feature_store.yaml`` (``offline_store: type:
 skewless.feast.offline_store.SkewlessOfflineStore``). Stock Feast has three gaps that let
 training and serving disagree; this store closes them at the source, so ``feast
 materialize``, ``feast materialize-incremental`` and ``get_historical_features`` all follow
-DESIGN section 2:
+docs/design.md §2:
 
 1. historical retrieval ignores ``created`` unless ``filter_by_created_timestamp=True``, and
    the default is False: a backfilled correction leaks into training. Here it is always on.
@@ -34,9 +34,13 @@ import pandas as pd
 import pyarrow as pa
 from feast.data_source import DataSource
 from feast.feature_view import FeatureView
-from feast.infra.offline_stores.duckdb import (DuckDBOfflineStore, DuckDBOfflineStoreConfig,
-                                               _read_data_source, _write_data_source)
-from feast.infra.offline_stores.ibis import (IbisRetrievalJob, get_historical_features_ibis)
+from feast.infra.offline_stores.duckdb import (
+    DuckDBOfflineStore,
+    DuckDBOfflineStoreConfig,
+    _read_data_source,
+    _write_data_source,
+)
+from feast.infra.offline_stores.ibis import IbisRetrievalJob, get_historical_features_ibis
 from feast.infra.offline_stores.offline_store import RetrievalJob
 from feast.infra.registry.base_registry import BaseRegistry
 from feast.repo_config import RepoConfig
@@ -45,7 +49,9 @@ from skewless.availability import Availability, quote
 
 # Feast's DuckDB store reads through ibis, which calls fetch_arrow_table(), deprecated in DuckDB
 # 2.0: a warning about ibis's code on every read, nothing about the data.
-warnings.filterwarnings("ignore", message=r"fetch_arrow_table\(\) is deprecated", category=DeprecationWarning)
+warnings.filterwarnings(
+    "ignore", message=r"fetch_arrow_table\(\) is deprecated", category=DeprecationWarning
+)
 
 TAG_KEYS = "skewless_keys"
 TAG_LAG = "skewless_lag_seconds"
@@ -70,10 +76,12 @@ def availability(source: DataSource) -> Availability:
     """The availability rule, in the source file's column names."""
     tags = source.tags or {}
     created = source.created_timestamp_column or None
-    return Availability(timestamp=_source_name(source, source.timestamp_field),
-                        created=_source_name(source, created) if created else None,
-                        lag_seconds=int(tags.get(TAG_LAG, 0)),
-                        cadence_seconds=int(tags.get(TAG_CADENCE, 0)))
+    return Availability(
+        timestamp=_source_name(source, source.timestamp_field),
+        created=_source_name(source, created) if created else None,
+        lag_seconds=int(tags.get(TAG_LAG, 0)),
+        cadence_seconds=int(tags.get(TAG_CADENCE, 0)),
+    )
 
 
 def _keys(source: DataSource) -> list[str]:
@@ -95,10 +103,13 @@ def _path(source: DataSource) -> str:
             f"source '{source.name}' ({source.path}) is a Delta table: the skewless offline store "
             "reads parquet files only and would ignore the Delta log (rows removed by an "
             "overwrite would still be served). Export the table to parquet, or use stock "
-            "Feast's offline store for this source.")
+            "Feast's offline store for this source."
+        )
     if "://" not in source.path and not Path(source.path).exists():
-        raise FileNotFoundError(f"feature view source {source.path} does not exist: run `dbt build` "
-                                f"(source '{source.name}')")
+        raise FileNotFoundError(
+            f"feature view source {source.path} does not exist: run `dbt build` "
+            f"(source '{source.name}')"
+        )
     return source.path
 
 
@@ -120,15 +131,20 @@ def _parquet(source: DataSource) -> str:
     event time and a zoned created time (or the reverse) combine."""
     path = _path(source)
     literal = "read_parquet('" + path.replace("'", "''") + "')"
-    names = [source.timestamp_field] + ([source.created_timestamp_column]
-                                        if source.created_timestamp_column else [])
+    names = [source.timestamp_field] + (
+        [source.created_timestamp_column] if source.created_timestamp_column else []
+    )
     names = [_source_name(source, n) for n in names]
-    zoned = [n for n, t in _time_types(path, names).items() if "WITH TIME ZONE" in t.upper()
-             or t.upper().startswith("TIMESTAMPTZ")]
+    zoned = [
+        n
+        for n, t in _time_types(path, names).items()
+        if "WITH TIME ZONE" in t.upper() or t.upper().startswith("TIMESTAMPTZ")
+    ]
     if not zoned:
         return literal
-    replace = ", ".join(f"timezone('UTC', cast({quote(n)} as timestamptz)) as {quote(n)}"
-                        for n in zoned)
+    replace = ", ".join(
+        f"timezone('UTC', cast({quote(n)} as timestamptz)) as {quote(n)}" for n in zoned
+    )
     return f"(select * replace ({replace}) from {literal})"
 
 
@@ -156,10 +172,16 @@ def read_available(source: DataSource, repo_path: str):
         return _table(f"select * from {sql}")
     keys = _keys(source)
     partition = ", ".join(keys + [quote(rule.timestamp), rule.sql()])
-    latest_version = (f"qualify row_number() over (partition by {partition} "
-                      f"order by {quote(rule.created)} desc) = 1" if keys else "")
-    return _table(f"select * replace ({rule.sql()} as {quote(rule.created)}) from {_parquet(source)} "
-                  f"{latest_version}")
+    latest_version = (
+        f"qualify row_number() over (partition by {partition} "
+        f"order by {quote(rule.created)} desc) = 1"
+        if keys
+        else ""
+    )
+    return _table(
+        f"select * replace ({rule.sql()} as {quote(rule.created)}) from {_parquet(source)} "
+        f"{latest_version}"
+    )
 
 
 def _parquet_literal(source: DataSource) -> str:
@@ -174,8 +196,13 @@ def _naive_utc(ts: Optional[datetime]) -> Optional[str]:
     return f"timestamp '{ts.isoformat(sep=' ')}'"
 
 
-def pick_sql(source: DataSource, keys: List[str], features: List[str], start: Optional[datetime],
-             end: Optional[datetime]) -> str:
+def pick_sql(
+    source: DataSource,
+    keys: List[str],
+    features: List[str],
+    start: Optional[datetime],
+    end: Optional[datetime],
+) -> str:
     """SQL: per entity with a row that became available in [start, end], its pick at ``end``.
 
     ``keys`` and ``features`` are the source file's column names (as Feast passes them)."""
@@ -191,16 +218,22 @@ with _sk_rows as (
     where {ts} is not null and {created} is not null
 ),
 _sk_changed as (
-    select distinct {key_list} from _sk_rows where {' and '.join(new + until) or 'true'}
+    select distinct {key_list} from _sk_rows where {" and ".join(new + until) or "true"}
 )
 select {columns} from _sk_rows semi join _sk_changed using ({key_list})
-where {' and '.join(until) or 'true'}
+where {" and ".join(until) or "true"}
 qualify row_number() over (partition by {key_list} order by {ts} desc, {created} desc) = 1"""
 
 
-def pick_batches(source: DataSource, keys: List[str], features: List[str],
-                 start: Optional[datetime], end: Optional[datetime], batch_rows: int,
-                 order_by: Optional[str] = None):
+def pick_batches(
+    source: DataSource,
+    keys: List[str],
+    features: List[str],
+    start: Optional[datetime],
+    end: Optional[datetime],
+    batch_rows: int,
+    order_by: Optional[str] = None,
+):
     """(row count, iterator of Arrow record batches) of :func:`pick_sql`, in source names.
 
     The pick is computed once inside DuckDB (columnar, off the Python heap) and streamed out in
@@ -229,8 +262,12 @@ def contract_types(data_type: pa.DataType):
     return _NULLABLE_INTS.get(data_type)
 
 
-_NULLABLE_INTS = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(),
-                  pa.int16(): pd.Int16Dtype(), pa.int8(): pd.Int8Dtype()}
+_NULLABLE_INTS = {
+    pa.int64(): pd.Int64Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int8(): pd.Int8Dtype(),
+}
 
 
 def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
@@ -248,42 +285,67 @@ class ContractTypedRetrievalJob(IbisRetrievalJob):
 
 
 class SkewlessOfflineStoreConfig(DuckDBOfflineStoreConfig):
-    type: Literal["skewless.feast.offline_store.SkewlessOfflineStore"] = \
+    type: Literal["skewless.feast.offline_store.SkewlessOfflineStore"] = (
         "skewless.feast.offline_store.SkewlessOfflineStore"
+    )
 
 
 class SkewlessOfflineStore(DuckDBOfflineStore):
     """DuckDB offline store applying availability in retrieval and materialization."""
 
     @staticmethod
-    def get_historical_features(config: RepoConfig, feature_views: List[FeatureView], feature_refs: List[str],
-                                entity_df: Union[pd.DataFrame, str], registry: BaseRegistry, project: str,
-                                full_feature_names: bool = False,
-                                filter_by_created_timestamp: bool = True) -> RetrievalJob:
+    def get_historical_features(
+        config: RepoConfig,
+        feature_views: List[FeatureView],
+        feature_refs: List[str],
+        entity_df: Union[pd.DataFrame, str],
+        registry: BaseRegistry,
+        project: str,
+        full_feature_names: bool = False,
+        filter_by_created_timestamp: bool = True,
+    ) -> RetrievalJob:
         """Stock Feast's point-in-time join over :func:`read_available`; the created filter is
         always applied (``filter_by_created_timestamp`` is accepted and ignored)."""
         job = get_historical_features_ibis(
-            config=config, feature_views=feature_views, feature_refs=feature_refs, entity_df=entity_df,
-            registry=registry, project=project, full_feature_names=full_feature_names,
-            data_source_reader=read_available, data_source_writer=_write_data_source,
+            config=config,
+            feature_views=feature_views,
+            feature_refs=feature_refs,
+            entity_df=entity_df,
+            registry=registry,
+            project=project,
+            full_feature_names=full_feature_names,
+            data_source_reader=read_available,
+            data_source_writer=_write_data_source,
             staging_location=config.offline_store.staging_location,
             staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
-            filter_by_created_timestamp=True)
+            filter_by_created_timestamp=True,
+        )
         job.__class__ = ContractTypedRetrievalJob
         return job
 
     @staticmethod
-    def pull_latest_from_table_or_query(config: RepoConfig, data_source: DataSource, join_key_columns: List[str],
-                                        feature_name_columns: List[str], timestamp_field: str,
-                                        created_timestamp_column: Optional[str], start_date: datetime,
-                                        end_date: datetime) -> RetrievalJob:
+    def pull_latest_from_table_or_query(
+        config: RepoConfig,
+        data_source: DataSource,
+        join_key_columns: List[str],
+        feature_name_columns: List[str],
+        timestamp_field: str,
+        created_timestamp_column: Optional[str],
+        start_date: datetime,
+        end_date: datetime,
+    ) -> RetrievalJob:
         """The contract's pick per entity (module docstring, point 3): what materialization
         writes. Stock Feast returns the latest row whose *event* time is in the range."""
-        table = _table(pick_sql(data_source, join_key_columns, feature_name_columns, start_date,
-                                end_date))
+        table = _table(
+            pick_sql(data_source, join_key_columns, feature_name_columns, start_date, end_date)
+        )
         return IbisRetrievalJob(
-            table=table, on_demand_feature_views=[], full_feature_names=False, metadata=None,
+            table=table,
+            on_demand_feature_views=[],
+            full_feature_names=False,
+            metadata=None,
             data_source_writer=_write_data_source,
             staging_location=config.offline_store.staging_location,
             staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
-            repo_path=str(config.repo_path))
+            repo_path=str(config.repo_path),
+        )

@@ -51,8 +51,11 @@ def sqlite_connect(path: str | Path) -> sqlite3.Connection:
     return con
 
 
-SQLITE_PRAGMAS = ("pragma journal_mode=wal", "pragma synchronous=normal",
-                  "pragma cache_size=-262144")  # 256 MB of pages: the index stays in memory
+SQLITE_PRAGMAS = (
+    "pragma journal_mode=wal",
+    "pragma synchronous=normal",
+    "pragma cache_size=-262144",
+)  # 256 MB of pages: the index stays in memory
 """The writer's connection settings (bench/materialize.py gives its raw floor the same)."""
 
 
@@ -77,17 +80,28 @@ class SqliteWriter:
                     raise
         names = "entity_key, feature_name, value, value_text, event_ts, created_ts, sk_order"
         updates = ", ".join(f"{c} = excluded.{c}" for c in names.split(", ")[2:])
-        self.sql = (f"insert into {self.table} ({names}) values (?, ?, ?, ?, ?, ?, ?) "
-                    f"on conflict(entity_key, feature_name) do update set {updates} "
-                    f"where excluded.sk_order >= coalesce({self.table}.sk_order, x'')")
+        self.sql = (
+            f"insert into {self.table} ({names}) values (?, ?, ?, ?, ?, ?, ?) "
+            f"on conflict(entity_key, feature_name) do update set {updates} "
+            f"where excluded.sk_order >= coalesce({self.table}.sk_order, x'')"
+        )
 
     def rows(self, batch: EncodedBatch):
         """The rows ``executemany`` takes: per entity, one per feature, in the batch's order
         (the engine reads integer keys in the primary key's order)."""
         keys, orders = batch.entity_keys.to_list(), batch.order.to_list()
-        per_feature = [zip(keys, repeat(name), batch.values[name].to_list(), batch.texts[name],
-                           batch.event_text, batch.created_text, orders)
-                       for name in batch.values]
+        per_feature = [
+            zip(
+                keys,
+                repeat(name),
+                batch.values[name].to_list(),
+                batch.texts[name],
+                batch.event_text,
+                batch.created_text,
+                orders,
+            )
+            for name in batch.values
+        ]
         return chain.from_iterable(zip(*per_feature))
 
     def flush(self) -> None:
@@ -134,6 +148,7 @@ end
 return written
 """
 
+
 def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
@@ -158,9 +173,15 @@ class RedisWriter:
         self.project = project.encode()
         self.features = features
         fields = [f"_ts:{view}".encode()] + [_mmh3(f"{view}:{f}") for f in features]
-        self.head_args = b"".join(_bulk(a) for a in [
-            str(len(fields)).encode(), f"_sk:{view}".encode(), str(int(key_ttl or 0)).encode(),
-            *fields])
+        self.head_args = b"".join(
+            _bulk(a)
+            for a in [
+                str(len(fields)).encode(),
+                f"_sk:{view}".encode(),
+                str(int(key_ttl or 0)).encode(),
+                *fields,
+            ]
+        )
         self.n_head_args = 3 + len(fields)
         self._con = None
         self._pending = 0
@@ -171,15 +192,21 @@ class RedisWriter:
         n = len(batch)
         project = self.project
         keys = [_bulk(k + project) for k in batch.entity_keys.to_list()]
-        columns = [_bulk_list(c) for c in
-                   [batch.order, batch.proto_ts] + [batch.values[f] for f in self.features]]
+        columns = [
+            _bulk_list(c)
+            for c in [batch.order, batch.proto_ts] + [batch.values[f] for f in self.features]
+        ]
         width = len(columns)
         out = []
         for a in range(0, n, self.CHUNK):
             b = min(n, a + self.CHUNK)
             count = b - a
-            head = (b"*%d\r\n" % (3 + count + self.n_head_args + count * width)
-                    + _bulk(b"EVALSHA") + _bulk(self.sha.encode()) + _bulk(str(count).encode()))
+            head = (
+                b"*%d\r\n" % (3 + count + self.n_head_args + count * width)
+                + _bulk(b"EVALSHA")
+                + _bulk(self.sha.encode())
+                + _bulk(str(count).encode())
+            )
             args = chain.from_iterable(zip(*[c[a:b] for c in columns]))
             out.append((b"".join([head, *keys[a:b], self.head_args, *args]), count))
         return out

@@ -112,8 +112,9 @@ class DuckDBEvents:
         if getattr(local, "generation", None) != self._generation or local.cursor is None:
             local.cursor, local.generation = self.con.cursor(), self._generation
             local.cursor.execute("SET TimeZone = 'UTC'")
-            local.cursor.execute("SET file_search_path = '"
-                                 + str(self.root).replace("'", "''") + "'")
+            local.cursor.execute(
+                "SET file_search_path = '" + str(self.root).replace("'", "''") + "'"
+            )
         return local.cursor
 
     def query(self, query: OnlineQuery, params: dict) -> list[dict]:
@@ -168,8 +169,9 @@ class PostgresEvents:
     def _connect(self):
         import psycopg2
 
-        con = psycopg2.connect(self.dsn, options=self._options,
-                               connect_timeout=self._connect_timeout)
+        con = psycopg2.connect(
+            self.dsn, options=self._options, connect_timeout=self._connect_timeout
+        )
         con.autocommit = True
         return con
 

@@ -80,8 +80,11 @@ class _Status(Exception):
 
 
 def _reply(body: dict, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":"), default=str), status_code=status,
-                    media_type="application/json")
+    return Response(
+        json.dumps(body, separators=(",", ":"), default=str),
+        status_code=status,
+        media_type="application/json",
+    )
 
 
 def _error(status: int, message: str) -> Response:
@@ -102,8 +105,12 @@ def _too_deep(value: object, limit: int) -> bool:
     """Whether ``value`` nests lists/objects more than ``limit`` levels."""
     level = [value]
     for _ in range(limit + 1):
-        level = [c for v in level if isinstance(v, (list, dict))
-                 for c in (v.values() if isinstance(v, dict) else v)]
+        level = [
+            c
+            for v in level
+            if isinstance(v, (list, dict))
+            for c in (v.values() if isinstance(v, dict) else v)
+        ]
         if not any(isinstance(v, (list, dict)) for v in level):
             return False
     return True
@@ -158,26 +165,35 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def create_app(server: FeatureServer, bundle: ModelBundle | None = None,
-               token: str | None = None) -> FastAPI:
+def create_app(
+    server: FeatureServer, bundle: ModelBundle | None = None, token: str | None = None
+) -> FastAPI:
     """The API over ``server`` (and ``bundle`` for /predict). ``token`` (default
     ``$SKEWLESS_API_TOKEN``): the bearer token /features and /predict require, when set."""
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
-    app = FastAPI(title="skewless", description=__doc__, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="skewless", description=__doc__, docs_url=None, redoc_url=None, openapi_url=None
+    )
     stored = ThreadPoolExecutor(STORED_WORKERS, thread_name_prefix="skewless-stored")
     fresh = ThreadPoolExecutor(FRESH_WORKERS, thread_name_prefix="skewless-fresh")
-    model = None if bundle is None else {"service": bundle.service,
-                                         "trained_at": bundle.trained_at,
-                                         "features": bundle.feature_names}
+    model = (
+        None
+        if bundle is None
+        else {
+            "service": bundle.service,
+            "trained_at": bundle.trained_at,
+            "features": bundle.feature_names,
+        }
+    )
 
     def authenticated(request: Request) -> bool:
         if token is None:
             return False
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
-                                                                  token.encode())
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), token.encode()
+        )
 
     def pool(features: object) -> ThreadPoolExecutor:
         try:
@@ -186,8 +202,11 @@ def create_app(server: FeatureServer, bundle: ModelBundle | None = None,
             return stored  # answered at once with the error
         return fresh if any(v.fresh for v, _ in views) else stored
 
-    async def answer(request: Request, work: Callable[[FeaturesRequest], dict],
-                     features: Callable[[FeaturesRequest], object]) -> Response:
+    async def answer(
+        request: Request,
+        work: Callable[[FeaturesRequest], dict],
+        features: Callable[[FeaturesRequest], object],
+    ) -> Response:
         known = authenticated(request)
         if token is not None and not known:
             return _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
@@ -213,22 +232,31 @@ def create_app(server: FeatureServer, bundle: ModelBundle | None = None,
     async def health(request: Request) -> Response:
         body: dict = {"status": "ok", "online_store": server.store.config.online_store.type}
         if token is None or authenticated(request):
-            body.update(views=list(server.spec.feature_views),
-                        model=model if token is not None else
-                        model and {k: v for k, v in model.items() if k != "features"})
+            body.update(
+                views=list(server.spec.feature_views),
+                model=model
+                if token is not None
+                else model and {k: v for k, v in model.items() if k != "features"},
+            )
         return _reply(body)
 
     @app.get("/ready")
     async def ready(request: Request) -> Response:
         loop = asyncio.get_running_loop()
         try:
-            checks = await asyncio.wait_for(loop.run_in_executor(stored, run_checks, server),
-                                            READY_TIMEOUT)
+            checks = await asyncio.wait_for(
+                loop.run_in_executor(stored, run_checks, server), READY_TIMEOUT
+            )
         except asyncio.TimeoutError:
             checks = {"stores": f"the readiness checks took over {READY_TIMEOUT} s"}
         ok = all(v is None for v in checks.values())
-        return _reply({"status": "ready" if ok else "unavailable",
-                       "checks": {k: v or "ok" for k, v in checks.items()}}, 200 if ok else 503)
+        return _reply(
+            {
+                "status": "ready" if ok else "unavailable",
+                "checks": {k: v or "ok" for k, v in checks.items()},
+            },
+            200 if ok else 503,
+        )
 
     def features_work(body: FeaturesRequest) -> dict:
         wanted = body.feature_service if body.feature_service is not None else body.features
@@ -249,8 +277,9 @@ def create_app(server: FeatureServer, bundle: ModelBundle | None = None,
     @app.post("/predict")
     async def predict(request: Request) -> Response:
         if bundle is None:
-            return _error(404, "no model bundle is loaded "
-                               "(start with `skewless serve --bundle PATH`)")
+            return _error(
+                404, "no model bundle is loaded (start with `skewless serve --bundle PATH`)"
+            )
         refs = [f"{v}:{f}" for v, f, _ in bundle.features]
         return await answer(request, predict_work, lambda body: refs)
 
@@ -279,8 +308,11 @@ def serve(server: FeatureServer, bundle: ModelBundle | None, host: str, port: in
     import uvicorn
 
     if not is_loopback(host) and not os.environ.get(TOKEN_ENV):
-        raise ServeRefused(f"refusing to serve on {host} without authentication: set "
-                           f"{TOKEN_ENV} (clients then send 'Authorization: Bearer <token>'), "
-                           "or bind 127.0.0.1")
-    uvicorn.run(create_app(server, bundle), host=host, port=port, access_log=False,
-                log_level="warning")
+        raise ServeRefused(
+            f"refusing to serve on {host} without authentication: set "
+            f"{TOKEN_ENV} (clients then send 'Authorization: Bearer <token>'), "
+            "or bind 127.0.0.1"
+        )
+    uvicorn.run(
+        create_app(server, bundle), host=host, port=port, access_log=False, log_level="warning"
+    )

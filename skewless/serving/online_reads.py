@@ -55,7 +55,7 @@ def decode_value(buf: bytes | None):
         return _signed(_varint(buf, 1)[0])
     if tag == 0x12:
         n, pos = _varint(buf, 1)
-        return buf[pos:pos + n].decode()
+        return buf[pos : pos + n].decode()
     if tag == 0x38:
         return bool(_varint(buf, 1)[0])
     if tag == 0x35:
@@ -91,8 +91,11 @@ def serialized_keys(join_keys: list[str], value_types: list, rows: list[tuple]) 
     for name, value_type, values in zip(join_keys, value_types, columns):
         from feast.value_type import ValueType
 
-        arrow = {ValueType.INT64: pa.int64(), ValueType.INT32: pa.int32(),
-                 ValueType.STRING: pa.string()}[value_type]
+        arrow = {
+            ValueType.INT64: pa.int64(),
+            ValueType.INT32: pa.int32(),
+            ValueType.STRING: pa.string(),
+        }[value_type]
         arrays[name] = (pa.array(list(values), arrow), value_type)
     return entity_key_column(arrays).to_list()
 
@@ -115,15 +118,19 @@ class OnlineReader:
     def _sqlite(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5,
-                                  check_same_thread=False)
+            con = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, timeout=5, check_same_thread=False
+            )
             self._local.con = con
         return con
 
     def read_view(self, view, rows: list[tuple], names: list[str]) -> list[tuple]:
         """Per row of join key values: (event time, {name: value}) or (None, None)."""
-        keys = serialized_keys([c.name for c in view.entity_columns],
-                               [c.dtype.to_value_type() for c in view.entity_columns], rows)
+        keys = serialized_keys(
+            [c.name for c in view.entity_columns],
+            [c.dtype.to_value_type() for c in view.entity_columns],
+            rows,
+        )
         if self.backend == "sqlite":
             return self._read_sqlite(view, keys, names)
         return self._read_redis(view, keys, names)
@@ -131,11 +138,14 @@ class OnlineReader:
     def _read_sqlite(self, view, keys: list[bytes], names: list[str]) -> list[tuple]:
         from feast.infra.online_stores.sqlite import _table_id
 
-        table = _table_id(self.config.project, view,
-                          self.config.registry.enable_online_feature_view_versioning)
-        sql = (f'select entity_key, feature_name, value, event_ts from "{table}" '
-               f"where entity_key in ({','.join('?' * len(keys))}) "
-               f"and feature_name in ({','.join('?' * len(names))})")
+        table = _table_id(
+            self.config.project, view, self.config.registry.enable_online_feature_view_versioning
+        )
+        sql = (
+            f'select entity_key, feature_name, value, event_ts from "{table}" '
+            f"where entity_key in ({','.join('?' * len(keys))}) "
+            f"and feature_name in ({','.join('?' * len(names))})"
+        )
         found: dict[bytes, tuple] = {}
         for key, name, value, ts in self._sqlite().execute(sql, [*keys, *names]):
             entry = found.get(key)
@@ -167,8 +177,12 @@ class OnlineReader:
             if reply[-1] is None:
                 out.append((None, None))
             else:
-                out.append((_proto_timestamp(reply[-1]),
-                            {n: decode_value(v) for n, v in zip(names, reply)}))
+                out.append(
+                    (
+                        _proto_timestamp(reply[-1]),
+                        {n: decode_value(v) for n, v in zip(names, reply)},
+                    )
+                )
         return out
 
 

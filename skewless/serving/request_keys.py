@@ -50,16 +50,19 @@ def check_value(key: KeyType, value: object) -> object:
     kind, low, high = _RANGES[key.feast_type]
     if kind == "str":
         if type(value) is not str:
-            raise BadRequest(f"join key {key.name} is {key.data_type} (a JSON string); "
-                            f"got {_show(value)}")
+            raise BadRequest(
+                f"join key {key.name} is {key.data_type} (a JSON string); got {_show(value)}"
+            )
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise BadRequest(f"join key {key.name} is {key.data_type} (a JSON integer); "
-                        f"got {_show(value)}")
+        raise BadRequest(
+            f"join key {key.name} is {key.data_type} (a JSON integer); got {_show(value)}"
+        )
     value = int(value)  # a NumPy integer from an SDK caller
     if not low <= value <= high:
-        raise BadRequest(f"join key {key.name} is {key.data_type}: {value} is out of its range "
-                        f"[{low}, {high}]")
+        raise BadRequest(
+            f"join key {key.name} is {key.data_type}: {value} is out of its range [{low}, {high}]"
+        )
     return value
 
 
@@ -84,16 +87,20 @@ def key_columns(keys: object, needed: Sequence[KeyType]) -> dict[str, list]:
     if isinstance(keys, Mapping):
         missing = [k for k in names if k not in keys]
         if missing:
-            raise BadRequest(f"missing join key {missing[0]} (the requested views are keyed by "
-                            f"{names})")
+            raise BadRequest(
+                f"missing join key {missing[0]} (the requested views are keyed by {names})"
+            )
     elif isinstance(keys, Sequence) and not isinstance(keys, (str, bytes)):
         if len(needed) != 1:
-            raise BadRequest(f"these views are keyed by {names}: pass keys as "
-                            "{name: [values], ...}")
+            raise BadRequest(
+                f"these views are keyed by {names}: pass keys as {{name: [values], ...}}"
+            )
         keys = {names[0]: keys}
     else:
-        raise BadRequest(f'"keys" must be a list of {names[0] if len(names) == 1 else "keys"} '
-                        f"or an object {{join key: [values]}}; got {_show(keys)}")
+        raise BadRequest(
+            f'"keys" must be a list of {names[0] if len(names) == 1 else "keys"} '
+            f"or an object {{join key: [values]}}; got {_show(keys)}"
+        )
     out = {k.name: _column(k, keys[k.name]) for k in needed}
     lengths = {len(v) for v in out.values()}
     if len(lengths) > 1:

@@ -35,8 +35,12 @@ from skewless.clock import naive_utc, utc_now
 from skewless.manifest import FeatureViewSpec, ProjectSpec, feast_type, load_project
 from skewless.online_sql import OnlineQuery, load_online_sql
 from skewless.project import Project
-from skewless.serving.event_store import (EventStore, StoreUnavailable, open_event_store,
-                                          store_timeout)
+from skewless.serving.event_store import (
+    EventStore,
+    StoreUnavailable,
+    open_event_store,
+    store_timeout,
+)
 from skewless.serving.request_keys import BadRequest, KeyType, key_columns
 from skewless.serving.store_state import StoreState
 
@@ -103,8 +107,14 @@ _PLANS_MAX = 1024  # distinct feature lists remembered; beyond that the cache st
 class FeatureServer:
     """Features for keys from the online store and the fresh online SQL, merged."""
 
-    def __init__(self, project: Project, store=None, events: EventStore | None = None,
-                 clock: Callable[[], datetime] = utc_now, spec: ProjectSpec | None = None):
+    def __init__(
+        self,
+        project: Project,
+        store=None,
+        events: EventStore | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        spec: ProjectSpec | None = None,
+    ):
         self.project = project
         self.spec = spec or load_project(project.root)
         self.store = store if store is not None else project.feature_store()
@@ -115,14 +125,19 @@ class FeatureServer:
         self._provider = self.store._get_provider()
         prepare_online_store(self.store)
         self.state = StoreState(self.store)
-        self._tables = {v.name: self.store.get_feature_view(v.name)
-                        for v in self.spec.feature_views.values() if not v.fresh}
+        self._tables = {
+            v.name: self.store.get_feature_view(v.name)
+            for v in self.spec.feature_views.values()
+            if not v.fresh
+        }
         self._by_name: dict[str, list[FeatureViewSpec]] = {}
         for view in self.spec.feature_views.values():
             for f in view.features:
                 self._by_name.setdefault(f.name, []).append(view)
-        self._key_fields = {v.name: [_KEY_FIELDS[feast_type(e.data_type)] for e in v.entities]
-                            for v in self.spec.feature_views.values()}
+        self._key_fields = {
+            v.name: [_KEY_FIELDS[feast_type(e.data_type)] for e in v.entities]
+            for v in self.spec.feature_views.values()
+        }
         self._plans: dict[object, _Plan] = {}
         # more readiness checks (e.g. "is the store behind the registry"): (name, check), where
         # check() returns None when ready, else the reason; /ready runs them after the stores'
@@ -133,15 +148,21 @@ class FeatureServer:
         """``features``: a feature service name, or names ``view:feature`` / ``feature`` (when
         only one view has it); None: every feature of every view."""
         if features is None:
-            out = [Requested(v, f.name) for v in self.spec.feature_views.values()
-                   for f in v.features]
+            out = [
+                Requested(v, f.name) for v in self.spec.feature_views.values() for f in v.features
+            ]
         elif isinstance(features, str):
             service = self.spec.feature_services.get(features)
             if service is None:
-                raise UnknownFeature(f"no feature service '{features}'",
-                                     f"known: {', '.join(self.spec.feature_services) or 'none'}")
-            out = [Requested(self.spec.feature_views[v], f.name)
-                   for v in service.views for f in self.spec.feature_views[v].features]
+                raise UnknownFeature(
+                    f"no feature service '{features}'",
+                    f"known: {', '.join(self.spec.feature_services) or 'none'}",
+                )
+            out = [
+                Requested(self.spec.feature_views[v], f.name)
+                for v in service.views
+                for f in self.spec.feature_views[v].features
+            ]
         else:
             bad = [n for n in features if not isinstance(n, str)]
             if bad:
@@ -149,8 +170,9 @@ class FeatureServer:
             out = [self._one(name) for name in features]
         names = [r.feature for r in out]
         if len(set(names)) != len(names):  # the response is keyed by feature name
-            raise BadRequest("features requested twice or from two views under one name: "
-                             f"{names}"[:500])
+            raise BadRequest(
+                f"features requested twice or from two views under one name: {names}"[:500]
+            )
         return out
 
     def _one(self, name: str) -> Requested:
@@ -160,28 +182,39 @@ class FeatureServer:
             if view is None:
                 raise UnknownFeature(f"unknown feature '{name}': no feature view '{view_name}'")
             if feature not in {f.name for f in view.features}:
-                raise UnknownFeature(f"unknown feature '{name}'", f"view '{view_name}' has "
-                                     + ", ".join(f.name for f in view.features))
+                raise UnknownFeature(
+                    f"unknown feature '{name}'",
+                    f"view '{view_name}' has " + ", ".join(f.name for f in view.features),
+                )
             return Requested(view, feature)
         views = self._by_name.get(feature, [])
         if not views:
-            raise UnknownFeature(f"unknown feature '{feature}'",
-                                 f"known: {', '.join(sorted(self._by_name))}")
+            raise UnknownFeature(
+                f"unknown feature '{feature}'", f"known: {', '.join(sorted(self._by_name))}"
+            )
         if len(views) > 1:
-            raise UnknownFeature(f"feature '{feature}' is in more than one view: ask for "
-                                 f"'<view>:{feature}'", ", ".join(v.name for v in views))
+            raise UnknownFeature(
+                f"feature '{feature}' is in more than one view: ask for '<view>:{feature}'",
+                ", ".join(v.name for v in views),
+            )
         return Requested(views[0], feature)
 
     # -- answering ------------------------------------------------------------------------------
-    def get(self, keys: dict[str, Sequence] | Sequence,
-            features: Iterable[str] | str | None = None,
-            as_of: datetime | None = None) -> dict[str, list]:
+    def get(
+        self,
+        keys: dict[str, Sequence] | Sequence,
+        features: Iterable[str] | str | None = None,
+        as_of: datetime | None = None,
+    ) -> dict[str, list]:
         """Columns ``{join key: [...], feature: [...]}``, one row per requested key, in order."""
         return self.lookup(keys, features, as_of).columns
 
-    def lookup(self, keys: dict[str, Sequence] | Sequence,
-               features: Iterable[str] | str | None = None,
-               as_of: datetime | None = None) -> Lookup:
+    def lookup(
+        self,
+        keys: dict[str, Sequence] | Sequence,
+        features: Iterable[str] | str | None = None,
+        as_of: datetime | None = None,
+    ) -> Lookup:
         """The columns of :meth:`get` and, per view, which rows it had no row for."""
         plan = self._plan(features)
         as_of = self._instant(as_of)
@@ -200,11 +233,15 @@ class FeatureServer:
         try:
             as_of = naive_utc(as_of) if as_of is not None else self.clock()
         except OverflowError:  # an offset that moves it past year 1 or 9999
-            raise BadRequest(f"as_of {as_of.isoformat()} is outside the instants served "
-                             f"({EARLIEST.date()} to {LATEST.date()})") from None
+            raise BadRequest(
+                f"as_of {as_of.isoformat()} is outside the instants served "
+                f"({EARLIEST.date()} to {LATEST.date()})"
+            ) from None
         if not EARLIEST <= as_of <= LATEST:
-            raise BadRequest(f"as_of {as_of.isoformat()} is outside the instants served "
-                             f"({EARLIEST.date()} to {LATEST.date()})")
+            raise BadRequest(
+                f"as_of {as_of.isoformat()} is outside the instants served "
+                f"({EARLIEST.date()} to {LATEST.date()})"
+            )
         return as_of
 
     def _check_store_time(self, plan: _Plan, as_of: datetime) -> None:
@@ -215,15 +252,18 @@ class FeatureServer:
                 continue
             end = self.state.end(view.name)
             if end is None:
-                raise StoreUnavailable(f"the online store holds nothing for view {view.name}: "
-                                       "it was never materialized (run `skewless materialize`)")
+                raise StoreUnavailable(
+                    f"the online store holds nothing for view {view.name}: "
+                    "it was never materialized (run `skewless materialize`)"
+                )
             if as_of < end:
                 raise TooEarly(
                     f"as_of {as_of.isoformat(sep=' ')} is before the online store's state: view "
                     f"{view.name} is materialized up to {end.isoformat(sep=' ')}, and the store "
                     "keeps only each key's latest value, so it cannot answer an earlier instant. "
                     "Ask at or after that instant, or use historical retrieval for the past "
-                    "(fresh `serve: sql` views answer any instant)")
+                    "(fresh `serve: sql` views answer any instant)"
+                )
 
     def _plan(self, features: Iterable[str] | str | None) -> _Plan:
         """What ``features`` resolves to; remembered, since a service asks for the same list."""
@@ -240,15 +280,18 @@ class FeatureServer:
         for r in self.resolve(key):
             views.setdefault(r.view.name, (r.view, []))[1].append(r.feature)
         types = {e.join_key: e.data_type for v, _ in views.values() for e in v.entities}
-        plan = _Plan(views=list(views.values()),
-                     keys=[KeyType(k, t, feast_type(t)) for k, t in types.items()])
+        plan = _Plan(
+            views=list(views.values()),
+            keys=[KeyType(k, t, feast_type(t)) for k, t in types.items()],
+        )
         if len(self._plans) >= _PLANS_MAX:
             self._plans.clear()
         self._plans[key] = plan
         return plan
 
-    def _stored(self, view: FeatureViewSpec, rows: list[tuple], names: list[str],
-                as_of: datetime) -> tuple[dict[str, list], list[bool]]:
+    def _stored(
+        self, view: FeatureViewSpec, rows: list[tuple], names: list[str], as_of: datetime
+    ) -> tuple[dict[str, list], list[bool]]:
         """The store read: ``names`` of ``view`` for ``rows`` (key tuples) at ``as_of`` from the
         online store, NULL past the ttl; and per row whether the store had no value. SQLite and
         Redis are read in one round trip for every key, decoded without protos
@@ -262,18 +305,24 @@ class FeatureServer:
                 found.append(None)
                 continue
             ts, values = next(results)
-            if (values is None or all(v is None for v in values.values())
-                    or (oldest is not None and ts is not None
-                        and ts < (oldest_utc if ts.tzinfo is not None else oldest))):
+            if (
+                values is None
+                or all(v is None for v in values.values())
+                or (
+                    oldest is not None
+                    and ts is not None
+                    and ts < (oldest_utc if ts.tzinfo is not None else oldest)
+                )
+            ):
                 found.append(None)  # no value (Redis: every value empty), or expired at as_of
                 continue
             found.append([values.get(name) for name in names])
-        columns = {name: [v[i] if v is not None else None for v in found]
-                   for i, name in enumerate(names)}
+        columns = {
+            name: [v[i] if v is not None else None for v in found] for i, name in enumerate(names)
+        }
         return columns, [v is None for v in found]
 
-    def _read(self, view: FeatureViewSpec, wanted: list[tuple],
-              names: list[str]) -> list[tuple]:
+    def _read(self, view: FeatureViewSpec, wanted: list[tuple], names: list[str]) -> list[tuple]:
         """Per key tuple in ``wanted``: (event time, {name: Python value}) or (None, None)."""
         from skewless.serving.online_reads import reader_for
 
@@ -284,22 +333,32 @@ class FeatureServer:
             try:
                 return reader.read_view(self._tables[view.name], wanted, list(names))
             except _store_errors() as exc:
-                raise StoreUnavailable(f"online store {self.store.config.online_store.type}: "
-                                       f"{type(exc).__name__}: {exc}") from None
+                raise StoreUnavailable(
+                    f"online store {self.store.config.online_store.type}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
         entity_key, value, _ = _protos()
         fields, join_keys = self._key_fields[view.name], view.join_keys
-        entity_keys = [entity_key(join_keys=join_keys,
-                                  entity_values=[value(**{f: x}) for f, x in zip(fields, row)])
-                       for row in wanted]
-        return [(ts, values and {n: _python(values.get(n)) for n in names}) for ts, values in
-                _online_read(self._provider, self.store.config, self._tables[view.name],
-                             entity_keys, names)]
+        entity_keys = [
+            entity_key(
+                join_keys=join_keys, entity_values=[value(**{f: x}) for f, x in zip(fields, row)]
+            )
+            for row in wanted
+        ]
+        return [
+            (ts, values and {n: _python(values.get(n)) for n in names})
+            for ts, values in _online_read(
+                self._provider, self.store.config, self._tables[view.name], entity_keys, names
+            )
+        ]
 
-    def _fresh(self, view: FeatureViewSpec, rows: list[tuple], names: list[str],
-               as_of: datetime) -> tuple[dict[str, list], list[bool]]:
+    def _fresh(
+        self, view: FeatureViewSpec, rows: list[tuple], names: list[str], as_of: datetime
+    ) -> tuple[dict[str, list], list[bool]]:
         if self._queries is None:
-            self._queries = load_online_sql(self.project, self.spec,
-                                            views=[v.name for v in self.fresh])
+            self._queries = load_online_sql(
+                self.project, self.spec, views=[v.name for v in self.fresh]
+            )
         if self._events is None:
             try:
                 self._events = open_event_store(self.project)
@@ -308,10 +367,14 @@ class FeatureServer:
         wanted = list(dict.fromkeys(r for r in rows if None not in r))  # distinct key tuples
         if not wanted:
             return {name: [None] * len(rows) for name in names}, [True] * len(rows)
-        params = {"as_of": as_of,
-                  **{k: [r[i] for r in wanted] for i, k in enumerate(view.join_keys)}}
-        found = {tuple(r[k] for k in view.join_keys): r
-                 for r in self._events.query(self._queries[view.name], params)}
+        params = {
+            "as_of": as_of,
+            **{k: [r[i] for r in wanted] for i, k in enumerate(view.join_keys)},
+        }
+        found = {
+            tuple(r[k] for k in view.join_keys): r
+            for r in self._events.query(self._queries[view.name], params)
+        }
         values = [found.get(r) for r in rows]
         columns = {name: [v.get(name) if v else None for v in values] for name in names}
         # the online SQL may return a row of NULLs for a key with no events: no row either
@@ -361,8 +424,11 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     try:
         import redis.exceptions
 
-        errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                   redis.exceptions.BusyLoadingError]
+        errors += [
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.BusyLoadingError,
+        ]
     except ImportError:
         pass
     return tuple(errors)
@@ -374,8 +440,9 @@ def _online_read(provider, config, table, entity_keys: list, names: list[str]) -
         # a copy: Feast's Redis read appends its timestamp field to the list it is given
         return provider.online_read(config, table, entity_keys, list(names))
     except _store_errors() as exc:
-        raise StoreUnavailable(f"online store {config.online_store.type}: "
-                               f"{type(exc).__name__}: {exc}") from None
+        raise StoreUnavailable(
+            f"online store {config.online_store.type}: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def prepare_online_store(store) -> None:
@@ -398,10 +465,12 @@ def prepare_online_store(store) -> None:
             params.setdefault("socket_timeout", timeout)
             params.setdefault("socket_connect_timeout", timeout)
             # replaces a client Feast may have made already (default: 3 retries with backoff)
-            online._client = Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]),
-                                   retry=Retry(NoBackoff(), 1,
-                                               supported_errors=(RedisConnectionError,)),
-                                   **params)
+            online._client = Redis(
+                host=nodes[0]["host"],
+                port=int(nodes[0]["port"]),
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+                **params,
+            )
     elif kind == "sqlite":
         try:
             con = online._get_conn(store.config)
@@ -435,8 +504,9 @@ def _protos():
     return EntityKey, Value, feast_value_type_to_python_type
 
 
-_SCALARS = frozenset({"int32_val", "int64_val", "double_val", "float_val", "string_val",
-                      "bool_val", "bytes_val"})
+_SCALARS = frozenset(
+    {"int32_val", "int64_val", "double_val", "float_val", "string_val", "bool_val", "bytes_val"}
+)
 
 
 def _python(value) -> object:

@@ -20,27 +20,65 @@ HERE = Path(__file__).resolve().parents[1]  # tests/
 PROJECT = HERE / "conformance"
 
 SOURCES: dict[str, list[tuple[str, str]]] = {
-    "src_spine": [("order_id", "bigint"), ("driver_id", "bigint"), ("customer_id", "bigint"),
-                  ("event_timestamp", "timestamp")],
-    "src_driver_stats": [("driver_id", "bigint"), ("event_timestamp", "timestamp"), ("created", "timestamp"),
-                         ("conv_rate", "double"), ("acc_rate", "double"), ("avg_daily_trips", "bigint")],
-    "src_customer_profile": [("customer_id", "bigint"), ("event_timestamp", "timestamp"),
-                             ("created", "timestamp"), ("current_balance", "double"),
-                             ("avg_passenger_count", "double"), ("lifetime_trip_count", "bigint")],
-    "src_driver_customer": [("driver_id", "bigint"), ("customer_id", "bigint"),
-                            ("event_timestamp", "timestamp"), ("trips_together", "bigint")],
-    "src_driver_fresh": [("driver_id", "bigint"), ("event_timestamp", "timestamp"), ("created", "timestamp"),
-                         ("fresh_score", "bigint")],
-    "src_events": [("driver_id", "bigint"), ("event_timestamp", "timestamp"), ("kind", "varchar"),
-                   ("amount", "bigint"), ("score", "double")],
+    "src_spine": [
+        ("order_id", "bigint"),
+        ("driver_id", "bigint"),
+        ("customer_id", "bigint"),
+        ("event_timestamp", "timestamp"),
+    ],
+    "src_driver_stats": [
+        ("driver_id", "bigint"),
+        ("event_timestamp", "timestamp"),
+        ("created", "timestamp"),
+        ("conv_rate", "double"),
+        ("acc_rate", "double"),
+        ("avg_daily_trips", "bigint"),
+    ],
+    "src_customer_profile": [
+        ("customer_id", "bigint"),
+        ("event_timestamp", "timestamp"),
+        ("created", "timestamp"),
+        ("current_balance", "double"),
+        ("avg_passenger_count", "double"),
+        ("lifetime_trip_count", "bigint"),
+    ],
+    "src_driver_customer": [
+        ("driver_id", "bigint"),
+        ("customer_id", "bigint"),
+        ("event_timestamp", "timestamp"),
+        ("trips_together", "bigint"),
+    ],
+    "src_driver_fresh": [
+        ("driver_id", "bigint"),
+        ("event_timestamp", "timestamp"),
+        ("created", "timestamp"),
+        ("fresh_score", "bigint"),
+    ],
+    "src_events": [
+        ("driver_id", "bigint"),
+        ("event_timestamp", "timestamp"),
+        ("kind", "varchar"),
+        ("amount", "bigint"),
+        ("score", "double"),
+    ],
     "src_raw_ts": [("id", "bigint"), ("raw", "varchar")],
     # reserved words and mixed case everywhere, text keys (tests/test_pit_identifiers.py)
     "src_odd_spine": [("group", "varchar"), ("Order", "timestamp"), ("select", "bigint")],
-    "src_odd_view": [("group", "varchar"), ("order", "timestamp"), ("Created", "timestamp"),
-                     ("Value", "double"), ("from", "bigint")],
+    "src_odd_view": [
+        ("group", "varchar"),
+        ("order", "timestamp"),
+        ("Created", "timestamp"),
+        ("Value", "double"),
+        ("from", "bigint"),
+    ],
     "src_odd_events": [("group", "varchar"), ("order", "timestamp"), ("Amount", "bigint")],
 }
-ARROW = {"bigint": pa.int64(), "timestamp": pa.timestamp("us"), "double": pa.float64(), "varchar": pa.string()}
+ARROW = {
+    "bigint": pa.int64(),
+    "timestamp": pa.timestamp("us"),
+    "double": pa.float64(),
+    "varchar": pa.string(),
+}
 
 
 class Engine:
@@ -75,15 +113,28 @@ class Engine:
     def dbt(self, *args: str) -> subprocess.CompletedProcess:
         """Run dbt on the conformance project; its stdout is plain text (no colour codes)."""
         exe = Path(sys.executable).parent / "dbt"
-        env = {**os.environ, **self.env(), "DBT_PROFILES_DIR": str(PROJECT), "DBT_USE_COLORS": "false",
-               "DBT_LOG_PATH": str(self.workdir / "logs"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        return subprocess.run([str(exe), *args], cwd=PROJECT, env=env, capture_output=True, text=True)
+        env = {
+            **os.environ,
+            **self.env(),
+            "DBT_PROFILES_DIR": str(PROJECT),
+            "DBT_USE_COLORS": "false",
+            "DBT_LOG_PATH": str(self.workdir / "logs"),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+        return subprocess.run(
+            [str(exe), *args], cwd=PROJECT, env=env, capture_output=True, text=True
+        )
 
     def build(self) -> None:
-        for args in (("deps",), ("build", "--exclude", "tag:must_fail", "--target-path", str(self.workdir / "target"))):
+        for args in (
+            ("deps",),
+            ("build", "--exclude", "tag:must_fail", "--target-path", str(self.workdir / "target")),
+        ):
             proc = self.dbt(*args)
             if proc.returncode != 0:
-                raise RuntimeError(f"dbt {' '.join(args)} on {self.name} failed:\n{proc.stdout[-4000:]}")
+                raise RuntimeError(
+                    f"dbt {' '.join(args)} on {self.name} failed:\n{proc.stdout[-4000:]}"
+                )
 
 
 class DuckDBEngine(Engine):
@@ -144,8 +195,12 @@ class PostgresEngine(Engine):
         self.con.autocommit = True
 
     def env(self) -> dict[str, str]:
-        return {"CONFORMANCE_TARGET": "postgres", "CONFORMANCE_PGPORT": str(self.port),
-                "CONFORMANCE_PGUSER": self.user, "CONFORMANCE_PGDATABASE": "conformance"}
+        return {
+            "CONFORMANCE_TARGET": "postgres",
+            "CONFORMANCE_PGPORT": str(self.port),
+            "CONFORMANCE_PGUSER": self.user,
+            "CONFORMANCE_PGDATABASE": "conformance",
+        }
 
     def execute(self, sql: str) -> None:
         self.con.cursor().execute(sql)
@@ -155,8 +210,11 @@ class PostgresEngine(Engine):
 
         columns = [c for c, _ in SOURCES[table]]
         quoted = ", ".join(f'"{c}"' for c in columns)
-        execute_values(self.con.cursor(), f"insert into {table} ({quoted}) values %s",
-                       [tuple(r[c] for c in columns) for r in rows])
+        execute_values(
+            self.con.cursor(),
+            f"insert into {table} ({quoted}) values %s",
+            [tuple(r[c] for c in columns) for r in rows],
+        )
 
     def fetch(self, sql: str) -> list[dict]:
         cur = self.con.cursor()

@@ -19,7 +19,13 @@ if PROFILE not in ("default", "slow"):
 def pit_settings(max_examples: int) -> settings:
     """``max_examples`` derandomized examples; in the slow tier 10x as many, randomized."""
     slow = PROFILE == "slow"
-    return settings(max_examples=max_examples * (10 if slow else 1), deadline=None,
-                    derandomize=not slow,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=max_examples * (10 if slow else 1),
+        deadline=None,
+        derandomize=not slow,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+        ],
+    )

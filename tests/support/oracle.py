@@ -37,16 +37,34 @@ def distinct(rows: list[tuple]) -> list[tuple]:
 
 class Oracle:
     def __init__(self, seeds: Path):
-        leads = distinct([(int(r["lead_id"]), parse_ts(r["created_at"]), parse_ts(r["updated_at"]),
-                           int(r["company_size"]), r["industry"].strip().lower(), int(r["contact_age"]))
-                          for r in read_raw(seeds, "raw_leads")])
+        leads = distinct(
+            [
+                (
+                    int(r["lead_id"]),
+                    parse_ts(r["created_at"]),
+                    parse_ts(r["updated_at"]),
+                    int(r["company_size"]),
+                    r["industry"].strip().lower(),
+                    int(r["contact_age"]),
+                )
+                for r in read_raw(seeds, "raw_leads")
+            ]
+        )
         self.lead_versions: dict[int, list[tuple]] = defaultdict(list)
         for row in leads:
             self.lead_versions[row[0]].append(row)
-        emails = distinct([(int(r["email_id"]), int(r["lead_id"]), parse_ts(r["sent_at"]), r["kind"])
-                           for r in read_raw(seeds, "raw_emails")])
-        visits = distinct([(int(r["visit_id"]), int(r["lead_id"]), parse_ts(r["visited_at"]), int(r["pages"]))
-                           for r in read_raw(seeds, "raw_web_visits")])
+        emails = distinct(
+            [
+                (int(r["email_id"]), int(r["lead_id"]), parse_ts(r["sent_at"]), r["kind"])
+                for r in read_raw(seeds, "raw_emails")
+            ]
+        )
+        visits = distinct(
+            [
+                (int(r["visit_id"]), int(r["lead_id"]), parse_ts(r["visited_at"]), int(r["pages"]))
+                for r in read_raw(seeds, "raw_web_visits")
+            ]
+        )
         self.emails: dict[int, list[tuple]] = defaultdict(list)
         for row in emails:
             self.emails[row[1]].append(row)
@@ -57,19 +75,29 @@ class Oracle:
     def profile(self, lead_id: int, t: datetime) -> dict | None:
         """The lead version with the greatest (created, updated) among those available at t: written
         (updated) no later than the last hourly tick <= t, the profile's materialization cadence."""
-        candidates = [v for v in self.lead_versions.get(lead_id, [])
-                      if v[1] <= t and ceil_to(v[2], CADENCE) <= t and v[1] >= t - PROFILE_TTL]
+        candidates = [
+            v
+            for v in self.lead_versions.get(lead_id, [])
+            if v[1] <= t and ceil_to(v[2], CADENCE) <= t and v[1] >= t - PROFILE_TTL
+        ]
         if not candidates:
             return None
         _, _, _, size, industry, age = max(candidates, key=lambda v: (v[1], v[2]))
-        return {"contact_age_scaled": age / 100, "company_size": size, "log_company_size": math.log(size),
-                "is_enterprise": size >= 1000, "industry": industry}
+        return {
+            "contact_age_scaled": age / 100,
+            "company_size": size,
+            "log_company_size": math.log(size),
+            "is_enterprise": size >= 1000,
+            "industry": industry,
+        }
 
     def activity(self, lead_id: int, t: datetime) -> dict | None:
         """Window aggregates at the last hourly tick <= t (NULL before the lead's first event
         tick); past the data's last event the windows keep decaying, as served."""
         tick = floor_to(t, CADENCE)
-        times = [e[2] for e in self.emails.get(lead_id, [])] + [v[2] for v in self.visits.get(lead_id, [])]
+        times = [e[2] for e in self.emails.get(lead_id, [])] + [
+            v[2] for v in self.visits.get(lead_id, [])
+        ]
         if not any(ceil_to(ts, CADENCE) <= tick for ts in times):
             return None
         out = {}
@@ -87,9 +115,11 @@ class Oracle:
         visits = [(v[2], v[3]) for v in self.visits.get(lead_id, [])]
         if not any(ts <= t for ts in emails + [v[0] for v in visits]):
             return None
-        return {"emails_1h": sum(1 for ts in emails if t - RECENT["1h"] < ts <= t),
-                "visits_30m": sum(1 for ts, _ in visits if t - RECENT["30m"] < ts <= t),
-                "pages_30m": sum(p for ts, p in visits if t - RECENT["30m"] < ts <= t)}
+        return {
+            "emails_1h": sum(1 for ts in emails if t - RECENT["1h"] < ts <= t),
+            "visits_30m": sum(1 for ts, _ in visits if t - RECENT["30m"] < ts <= t),
+            "pages_30m": sum(p for ts, p in visits if t - RECENT["30m"] < ts <= t),
+        }
 
     def emails_before(self, lead_id: int, t: datetime) -> int:
         return sum(1 for e in self.emails.get(lead_id, []) if e[2] <= t)

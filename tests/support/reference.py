@@ -1,4 +1,5 @@
-"""A literal, brute-force reading of DESIGN's point-in-time contract in plain Python.
+"""A literal, brute-force reading of the point-in-time contract (docs/design.md §1-§6) in
+plain Python.
 
 Shares nothing with the macros: no SQL, no DuckDB. Rows are dicts; timestamps naive UTC datetimes.
 """
@@ -47,7 +48,9 @@ class View:
         return at
 
 
-def asof(spine: list[dict], spine_ts: str, views: list[View], timestamps: bool = True) -> list[dict]:
+def asof(
+    spine: list[dict], spine_ts: str, views: list[View], timestamps: bool = True
+) -> list[dict]:
     """Every spine row, in order, with each view's features as of ``row[spine_ts]``."""
     out = []
     for s in spine:
@@ -83,10 +86,16 @@ def pick(v: View, rows: list[dict], t: datetime, ttl: bool = True) -> dict | Non
 
 
 AGGREGATES = {  # name -> (fn, expr column or None)
-    "n": ("count", None), "n_amount": ("count", "amount"), "total": ("sum", "amount"),
-    "mean": ("avg", "amount"), "lo": ("min", "amount"), "hi": ("max", "amount"),
-    "kinds": ("count_distinct", "kind"), "latest": ("last", "amount"),
-    "score_sum": ("sum", "score"), "score_avg": ("avg", "score"),  # floating point
+    "n": ("count", None),
+    "n_amount": ("count", "amount"),
+    "total": ("sum", "amount"),
+    "mean": ("avg", "amount"),
+    "lo": ("min", "amount"),
+    "hi": ("max", "amount"),
+    "kinds": ("count_distinct", "kind"),
+    "latest": ("last", "amount"),
+    "score_sum": ("sum", "score"),
+    "score_avg": ("avg", "score"),  # floating point
 }
 FLOATS = {"score"}  # a float column sums to 0.0 over no rows
 WINDOWS = {"1h": timedelta(hours=1), "3h": timedelta(hours=3), "1d": timedelta(days=1)}
@@ -110,17 +119,28 @@ def aggregate(fn: str, events: list[dict], expr: str | None):
     raise ValueError(fn)
 
 
-def windows(spine: list[dict], events: list[dict], keep=lambda e: e["kind"] != "refund") -> list[dict]:
-    """Each spine row with every aggregate over every window ``(t - w, t]`` of its driver's events."""
+def windows(
+    spine: list[dict], events: list[dict], keep=lambda e: e["kind"] != "refund"
+) -> list[dict]:
+    """Each spine row with every aggregate over every window ``(t - w, t]`` of its driver's
+    events."""
     out = []
     for s in spine:
         row = dict(s)
         t, key = s["event_timestamp"], s["driver_id"]
         for label, width in WINDOWS.items():
-            inside = [] if t is None or key is None else [
-                e for e in events
-                if e["driver_id"] == key and e["event_timestamp"] is not None and keep(e)
-                and t - width < e["event_timestamp"] <= t]
+            inside = (
+                []
+                if t is None or key is None
+                else [
+                    e
+                    for e in events
+                    if e["driver_id"] == key
+                    and e["event_timestamp"] is not None
+                    and keep(e)
+                    and t - width < e["event_timestamp"] <= t
+                ]
+            )
             for name, (fn, expr) in AGGREGATES.items():
                 row[f"{name}_{label}"] = aggregate(fn, inside, expr)
         out.append(row)

@@ -27,8 +27,9 @@ def free_port() -> int:
 def _pg_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name)]
     if not found[-1]:
-        raise RuntimeError(f"PostgreSQL's {name} not found: `apt-get install -y postgresql` "
-                           "(make test does this)")
+        raise RuntimeError(
+            f"PostgreSQL's {name} not found: `apt-get install -y postgresql` (make test does this)"
+        )
     return found[-1]
 
 
@@ -43,7 +44,8 @@ class Postgres:
 
 @contextmanager
 def postgres_server() -> Iterator[Postgres]:
-    """initdb + pg_ctl start a throwaway cluster (trust auth, UTC, fsync off); stop and delete it."""
+    """initdb + pg_ctl start a throwaway cluster (trust auth, UTC, fsync off); stop and delete
+    it."""
     as_root = os.geteuid() == 0
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
     root = tempfile.mkdtemp(prefix="skewless-pg-", dir="/tmp")
@@ -59,15 +61,27 @@ def postgres_server() -> Iterator[Postgres]:
 
     try:
         run(_pg_bin("initdb"), "-D", data, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync")
-        run(_pg_bin("pg_ctl"), "-D", data, "-l", os.path.join(root, "log"), "-w", "-t", "60", "-o",
+        run(
+            _pg_bin("pg_ctl"),
+            "-D",
+            data,
+            "-l",
+            os.path.join(root, "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
             f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
             "-c timezone=UTC -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            "start")
+            "start",
+        )
         yield Postgres(port=port, user=user)
     finally:
         if os.path.exists(os.path.join(data, "postmaster.pid")):
-            subprocess.run([*prefix, _pg_bin("pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"],
-                           capture_output=True)
+            subprocess.run(
+                [*prefix, _pg_bin("pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+            )
             time.sleep(0.2)
         shutil.rmtree(root, ignore_errors=True)
 
@@ -88,11 +102,29 @@ def redis_server(dump_dir: str | os.PathLike | None = None) -> Iterator[Redis]:
     it there (the online benchmark keeps its materialized store that way)."""
     exe = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not os.path.exists(exe):
-        raise RuntimeError("redis-server not found: `apt-get install -y redis-server` (make test does this)")
+        raise RuntimeError(
+            "redis-server not found: `apt-get install -y redis-server` (make test does this)"
+        )
     port = free_port()
     dump = ["--dir", str(dump_dir), "--dbfilename", "online.rdb"] if dump_dir is not None else []
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--protected-mode", "yes", *dump], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            *dump,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -104,7 +136,9 @@ def redis_server(dump_dir: str | os.PathLike | None = None) -> Iterator[Redis]:
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start: {proc.stderr.read().decode()[-500:]}")
+                raise RuntimeError(
+                    f"redis-server did not start: {proc.stderr.read().decode()[-500:]}"
+                )
             time.sleep(0.05)
         yield Redis(port)
     finally:

@@ -20,10 +20,10 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.type_map import feast_value_type_to_python_type
 
-from support.reference import View
 from skewless.feast.definitions import build
 from skewless.manifest import ProjectSpec
 from skewless.project import Project
+from support.reference import View
 
 SKEWLESS_OFFLINE = {"type": "skewless.feast.offline_store.SkewlessOfflineStore"}
 SKEWLESS_ENGINE = {"type": "skewless.feast.engine.SkewlessEngine", "progress": "none"}
@@ -38,8 +38,14 @@ def online_config(backend: str, folder: Path, redis=None) -> dict:
     return {"type": "redis", "connection_string": f"{redis.address},db={1 + next(_redis_dbs) % 15}"}
 
 
-def feast_store(spec: ProjectSpec, folder: Path, backend: str, redis=None, stock_offline: bool = False,
-                stock_engine: bool = False) -> FeatureStore:
+def feast_store(
+    spec: ProjectSpec,
+    folder: Path,
+    backend: str,
+    redis=None,
+    stock_offline: bool = False,
+    stock_engine: bool = False,
+) -> FeatureStore:
     """A fresh store for ``spec``'s views, materialized by skewless's engine.
 
     ``stock_offline``: stock Feast's DuckDB offline store and local engine (stock Feast
@@ -47,16 +53,27 @@ def feast_store(spec: ProjectSpec, folder: Path, backend: str, redis=None, stock
     Feast's local engine, the reference for what our engine must write byte for byte."""
     folder.mkdir(parents=True, exist_ok=True)
     stock = stock_offline or stock_engine
-    store = FeatureStore(config=RepoConfig(
-        project="skewless", provider="local", registry=str(folder / "registry.db"),
-        offline_store=STOCK_OFFLINE if stock_offline else SKEWLESS_OFFLINE,
-        online_store=online_config(backend, folder, redis),
-        batch_engine="local" if stock else SKEWLESS_ENGINE,
-        materialization={"pull_latest_features": stock_engine},
-        entity_key_serialization_version=3, repo_path=str(folder)))
+    store = FeatureStore(
+        config=RepoConfig(
+            project="skewless",
+            provider="local",
+            registry=str(folder / "registry.db"),
+            offline_store=STOCK_OFFLINE if stock_offline else SKEWLESS_OFFLINE,
+            online_store=online_config(backend, folder, redis),
+            batch_engine="local" if stock else SKEWLESS_ENGINE,
+            materialization={"pull_latest_features": stock_engine},
+            entity_key_serialization_version=3,
+            repo_path=str(folder),
+        )
+    )
     definitions = build(spec)
-    store.apply([*definitions.entities.values(), *definitions.feature_views.values(),
-                 *definitions.feature_services.values()])
+    store.apply(
+        [
+            *definitions.entities.values(),
+            *definitions.feature_views.values(),
+            *definitions.feature_services.values(),
+        ]
+    )
     if backend == "redis":
         store._get_provider().online_store._get_client(store.config.online_store).flushdb()
     return store
@@ -70,12 +87,17 @@ def online_state(store: FeatureStore, spec: ProjectSpec, keys: list[int]) -> dic
         if view.fresh:
             continue
         table = store.get_feature_view(view.name)
-        entity_keys = [EntityKey(join_keys=view.join_keys, entity_values=[Value(int64_val=k)]) for k in keys]
+        entity_keys = [
+            EntityKey(join_keys=view.join_keys, entity_values=[Value(int64_val=k)]) for k in keys
+        ]
         for key, (ts, values) in zip(keys, provider.online_read(store.config, table, entity_keys)):
             # no value: SQLite says None; Redis says epoch with every value empty
             if values is not None and any(v.WhichOneof("val") is not None for v in values.values()):
                 ts = ts.replace(tzinfo=None) if ts is not None and ts.tzinfo else ts
-                out[(view.name, key)] = (ts, {f: feast_value_type_to_python_type(v) for f, v in values.items()})
+                out[(view.name, key)] = (
+                    ts,
+                    {f: feast_value_type_to_python_type(v) for f, v in values.items()},
+                )
     return out
 
 
@@ -90,15 +112,27 @@ def reference_views(spec: ProjectSpec) -> dict[str, tuple[View, dict[int, list[d
             if view.created:
                 r[view.created] = r[view.created].to_pydatetime()
             by_key[int(r[view.join_keys[0]])].append(r)
-        out[view.name] = (View(view.name, tuple(view.join_keys), tuple(f.name for f in view.features),
-                               created=view.created, ttl=view.ttl, lag=view.lag, cadence=view.cadence),
-                          by_key)
+        out[view.name] = (
+            View(
+                view.name,
+                tuple(view.join_keys),
+                tuple(f.name for f in view.features),
+                created=view.created,
+                ttl=view.ttl,
+                lag=view.lag,
+                cadence=view.cadence,
+            ),
+            by_key,
+        )
     return out
 
 
 def leads(project: Project) -> list[int]:
     with project.connect() as con:
-        return [r[0] for r in con.sql("select distinct lead_id from stg_crm__leads order by 1").fetchall()]
+        return [
+            r[0]
+            for r in con.sql("select distinct lead_id from stg_crm__leads order by 1").fetchall()
+        ]
 
 
 def as_dt(ts) -> datetime:
