@@ -22,7 +22,7 @@ build: $(STAMP)
 
 # The complete suite (what CI runs): lint, then every test against real DuckDB, Feast,
 # PostgreSQL and Redis.
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q
 
 # The tests that need no demo build, project copy or server (under two minutes).

@@ -30,8 +30,9 @@ QUERIES = Path(__file__).parent / "online_queries"
 
 def skewless(project, *args: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "skewless"
-    return subprocess.run([str(exe), *args], cwd=project.root, capture_output=True, text=True,
-                          env=project.env())
+    return subprocess.run(
+        [str(exe), *args], cwd=project.root, capture_output=True, text=True, env=project.env()
+    )
 
 
 def test_project_is_proven_equal_and_clean(checked):
@@ -51,12 +52,26 @@ def test_text_report_prints_the_check_time(checked):
     assert "features proven equal" in proc.stdout and "checked in" in proc.stdout
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--online-sql", "tests/online_queries/lead_profile.sql"], "--feature-view"),
-    (["--online-sql", "tests/online_queries/lead_profile.sql", "--feature-view", "no_such_view"], "no_such_view"),
-    (["--online-sql", "does/not/exist.sql", "--feature-view", "lead_profile"], "does/not/exist.sql"),
-    (["--online-sql", "README.md", "--feature-view", "lead_profile"], "lead_profile"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--online-sql", "tests/online_queries/lead_profile.sql"], "--feature-view"),
+        (
+            [
+                "--online-sql",
+                "tests/online_queries/lead_profile.sql",
+                "--feature-view",
+                "no_such_view",
+            ],
+            "no_such_view",
+        ),
+        (
+            ["--online-sql", "does/not/exist.sql", "--feature-view", "lead_profile"],
+            "does/not/exist.sql",
+        ),
+        (["--online-sql", "README.md", "--feature-view", "lead_profile"], "lead_profile"),
+    ],
+)
 def test_bad_usage_exits_2_with_a_clear_message(checked, args, words):
     proc = skewless(checked, "check", "--no-compile", *args)
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -101,22 +116,42 @@ def test_online_sql_returns_what_feast_historical_retrieval_returns(checked, sto
     spec = load_project(checked.root)
     queries = load_online_sql(checked, spec)
     with checked.connect() as con:
-        lo, hi = con.execute("select min(scored_at), max(scored_at) from stg_crm__scoring_events").fetchall()[0]
-        leads = [r[0] for r in con.execute("select distinct lead_id from stg_crm__leads order by hash(lead_id) limit 38")
-                 .fetchall()] + [10**9, 10**9 + 1]
+        lo, hi = con.execute(
+            "select min(scored_at), max(scored_at) from stg_crm__scoring_events"
+        ).fetchall()[0]
+        leads = [
+            r[0]
+            for r in con.execute(
+                "select distinct lead_id from stg_crm__leads order by hash(lead_id) limit 38"
+            ).fetchall()
+        ] + [10**9, 10**9 + 1]
         step = (hi - lo) / 11
         instants = [lo + i * step + timedelta(minutes=17 * i) for i in range(12)]
-        online = {v: pd.concat([queries[v].run(con, leads, t).assign(at=t) for t in instants]) for v in queries}
+        online = {
+            v: pd.concat([queries[v].run(con, leads, t).assign(at=t) for t in instants])
+            for v in queries
+        }
     entity_df = pd.DataFrame([(k, t) for t in instants for k in leads], columns=["lead_id", "at"])
     compared, mismatches = 0, []
     for name, view in spec.feature_views.items():
         feast = _feast_view(store, view, entity_df)
         for feature in (f.name for f in view.features):
-            ours = {(r["lead_id"], r["at"]): r[feature]
-                    for r in online[name][["lead_id", "at", feature]].to_dict("records")}
+            ours = {
+                (r["lead_id"], r["at"]): r[feature]
+                for r in online[name][["lead_id", "at", feature]].to_dict("records")
+            }
             for r in feast[["lead_id", "at", feature]].to_dict("records"):
                 if not _equal(r[feature], ours[(r["lead_id"], r["at"])]):
-                    mismatches.append((name, feature, r["lead_id"], r["at"], r[feature], ours[(r["lead_id"], r["at"])]))
+                    mismatches.append(
+                        (
+                            name,
+                            feature,
+                            r["lead_id"],
+                            r["at"],
+                            r[feature],
+                            ours[(r["lead_id"], r["at"])],
+                        )
+                    )
                 compared += 1
     assert mismatches == []
     assert compared > 2000
@@ -125,16 +160,21 @@ def test_online_sql_returns_what_feast_historical_retrieval_returns(checked, sto
 def _feast_view(store, view, entity_df: pd.DataFrame) -> pd.DataFrame:
     job = store.get_historical_features(
         entity_df=entity_df.rename(columns={"at": "event_timestamp"}),
-        features=[f"{view.name}:{f.name}" for f in view.features], filter_by_created_timestamp=True)
+        features=[f"{view.name}:{f.name}" for f in view.features],
+        filter_by_created_timestamp=True,
+    )
     out = job.to_df().rename(columns={"event_timestamp": "at"})
     out["at"] = pd.to_datetime(out["at"], utc=True).dt.tz_localize(None)
     return out
 
 
-CORRELATED = """(select cast(l2.contact_age as double) / {divisor} from stg_crm__leads as l2
-         where l2.lead_id = r.lead_id and l2.created_at <= $as_of and l2.updated_at <= time_bucket(interval 1 hour, $as_of)
+CORRELATED = (
+    """(select cast(l2.contact_age as double) / {divisor} from stg_crm__leads as l2
+         where l2.lead_id = r.lead_id and l2.created_at <= $as_of """
+    """and l2.updated_at <= time_bucket(interval 1 hour, $as_of)
            and l2.created_at >= $as_of - interval 365 day
          order by l2.created_at desc, l2.updated_at desc limit 1) as contact_age_scaled"""
+)
 
 
 @pytest.mark.parametrize("divisor, status", [(100, "unknown"), (10, "skew")])

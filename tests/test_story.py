@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import pytest
 
-from support.oracle import Oracle
 from skewless.demo.story import LEAKY_FEATURE, LEAKY_MODEL
 from skewless.demo.train import precision_at_top
+from support.oracle import Oracle
 
 
 def test_check_flags_the_leaky_column_and_nothing_else(demo):
     report = demo.story_check
     assert report.exit_code == 1
-    assert [(x.model, x.column, x.rule) for x in report.leaks] == [(LEAKY_MODEL, LEAKY_FEATURE, "unbounded-aggregate")]
+    assert [(x.model, x.column, x.rule) for x in report.leaks] == [
+        (LEAKY_MODEL, LEAKY_FEATURE, "unbounded-aggregate")
+    ]
     assert {f.status for f in report.features} == {"equal"}
 
 
 def test_the_leaky_count_includes_emails_after_the_label(built):
     oracle = Oracle(built.root / "seeds")
     with built.connect() as con:
-        rows = con.sql(f"select lead_id, scored_at, converted_within_14d, {LEAKY_FEATURE} from {LEAKY_MODEL}").fetchall()
+        rows = con.sql(
+            f"select lead_id, scored_at, converted_within_14d, {LEAKY_FEATURE} from {LEAKY_MODEL}"
+        ).fetchall()
     assert len(rows) > 6000
     assert all(n == oracle.emails_all_time(lead) for lead, _, _, n in rows)
     future = [(lead, label) for lead, t, label, n in rows if n > oracle.emails_before(lead, t)]
@@ -51,13 +55,16 @@ def test_the_gap_opens_for_the_leaky_model_only(demo):
     assert s.leaky_offline_precision > s.pit_offline_precision  # the leak looks better offline
 
 
-@pytest.mark.parametrize("scores, labels, share, expected", [
-    ([0.9, 0.8, 0.1, 0.2], [1, 0, 0, 1], 0.5, 0.5),
-    ([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0], 0.5, 1.0),
-    ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], [0] * 9 + [1], 0.1, 1.0),
-    ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], [1] + [0] * 9, 0.1, 0.0),
-    ([0.5, 0.5, 0.5], [0, 1, 1], 0.34, 0.0),  # ties: first by position
-    ([0.3], [1], 0.1, 1.0),  # at least one row
-])
+@pytest.mark.parametrize(
+    "scores, labels, share, expected",
+    [
+        ([0.9, 0.8, 0.1, 0.2], [1, 0, 0, 1], 0.5, 0.5),
+        ([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0], 0.5, 1.0),
+        ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], [0] * 9 + [1], 0.1, 1.0),
+        ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], [1] + [0] * 9, 0.1, 0.0),
+        ([0.5, 0.5, 0.5], [0, 1, 1], 0.34, 0.0),  # ties: first by position
+        ([0.3], [1], 0.1, 1.0),  # at least one row
+    ],
+)
 def test_precision_at_top(scores, labels, share, expected):
     assert precision_at_top(scores, labels, share) == expected

@@ -28,7 +28,9 @@ def run_check(args: argparse.Namespace) -> int:
     project = Project(args.project_dir.resolve())
     try:
         if not project.manifest.exists():
-            raise UsageError(f"{project.manifest} not found: run `dbt build` (or `dbt compile`) first")
+            raise UsageError(
+                f"{project.manifest} not found: run `dbt build` (or `dbt compile`) first"
+            )
         if args.online_sql is not None and not args.feature_view:
             raise UsageError("--online-sql needs --feature-view NAME")
         if not args.no_compile:

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-FLIP: dict[type, type] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE,
-                          exp.EQ: exp.EQ, exp.NEQ: exp.NEQ}
+FLIP: dict[type, type] = {
+    exp.GT: exp.LT,
+    exp.GTE: exp.LTE,
+    exp.LT: exp.GT,
+    exp.LTE: exp.GTE,
+    exp.EQ: exp.EQ,
+    exp.NEQ: exp.NEQ,
+}
 """Each comparison to the one that means the same with its operands swapped."""
 
 
@@ -29,7 +35,8 @@ def conjuncts(node: exp.Expression) -> list[exp.Expression]:
 def _rank(node: exp.Expression) -> tuple[int, str]:
     """Which operand goes left: columns before request symbols before literals; then by SQL."""
     if isinstance(node, (exp.Literal, exp.Boolean, exp.Null)) or (
-            isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal)):
+        isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal)
+    ):
         return 2, node.sql()
     if node.find(exp.Column) is None:
         return 1, node.sql()

@@ -30,8 +30,13 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from skewless.check.conditions import conjuncts
-from skewless.check.lineage import Lineage, Undecidable, interval_seconds, marker, \
-    strip_timestamp_casts
+from skewless.check.lineage import (
+    Lineage,
+    Undecidable,
+    interval_seconds,
+    marker,
+    strip_timestamp_casts,
+)
 
 _TRUNCATIONS = ("time_bucket", "date_bin", "date_trunc", "timestamp_trunc", "datetrunc")
 _FORWARD = (exp.Lead,)
@@ -48,17 +53,26 @@ class EventRead:
     column: str | None
     message: str
     sql: str
+    outputs: tuple[str, ...] = ()  # an aggregate's output columns (unbounded-event-aggregate)
 
 
-def unbounded_event_reads(lineage: Lineage, model: str, sql: str,
-                          event_tables: dict[str, str]) -> list[EventRead]:
+def unbounded_event_reads(
+    lineage: Lineage, model: str, sql: str, event_tables: dict[str, str]
+) -> list[EventRead]:
     """Every read of event rows in ``sql`` (compiled model ``model``) whose event time is not
     bounded above by the instant; ``event_tables``: relation name -> event time column."""
     try:
         root = lineage.scope(sql)
     except Undecidable as exc:
-        return [EventRead("unreadable", model, None, f"cannot read the SQL of model '{model}' to "
-                          f"check its event reads: {exc}", "")]
+        return [
+            EventRead(
+                "unreadable",
+                model,
+                None,
+                f"cannot read the SQL of model '{model}' to check its event reads: {exc}",
+                "",
+            )
+        ]
     return _Walker(event_tables).walk(root)
 
 
@@ -99,41 +113,68 @@ class _Walker:
         if any(marker(p) == "instant" for p in node.selects) or _horizon(scope):
             return []  # a window_ticks spine (its rows are instants) or its data horizon
         conditions = _conditions(node)
-        unbounded = {a: ts for a, ts in events.items()
-                     if ts is None or not any(_upper_bound(c, a, ts) for c in conditions)}
-        unbounded = {a: ts for a, ts in unbounded.items()
-                     if not any(_upper_bound(c, b, bts) and _reads(c, a)
-                                for c in conditions for b, bts in _bounded_others(scope, a)
-                                if b in events)}
+        unbounded = {
+            a: ts
+            for a, ts in events.items()
+            if ts is None or not any(_upper_bound(c, a, ts) for c in conditions)
+        }
+        unbounded = {
+            a: ts
+            for a, ts in unbounded.items()
+            if not any(
+                _upper_bound(c, b, bts) and _reads(c, a)
+                for c in conditions
+                for b, bts in _bounded_others(scope, a)
+                if b in events
+            )
+        }
         if not unbounded:
             return []
         out: list[EventRead] = []
         correlated = _outer_columns(scope)
         grouped = bool(node.args.get("group")) or any(
-            a.find_ancestor(exp.Window) is None for p in node.selects
-            for a in p.find_all(exp.AggFunc))
+            a.find_ancestor(exp.Window) is None
+            for p in node.selects
+            for a in p.find_all(exp.AggFunc)
+        )
         joins = {j.this.alias_or_name: j for j in node.args.get("joins") or []}
         first = node.args["from_"].this.alias_or_name if node.args.get("from_") else None
         preserved = all((j.args.get("side") or "").upper() == "LEFT" for j in joins.values())
         for alias, ts in unbounded.items():
             what = f"{alias}.{ts}" if ts else f"the rows of {alias} (no event time kept)"
             others = _read_aliases(scope) - {alias}
-            spine = alias == first and bool(joins) and not correlated and (
-                preserved or not (set(events) - {alias}))
+            spine = (
+                alias == first
+                and bool(joins)
+                and not correlated
+                and (preserved or not (set(events) - {alias}))
+            )
             if (others or correlated) and not spine:
-                out.append(EventRead(
-                    "unbounded-event-join", alias, ts,
-                    f"event rows of '{alias}' are read with rows of "
-                    f"{', '.join(sorted(others | correlated))} but {what} is not bounded above by "
-                    "their instant: values at an instant see later events; add "
-                    f"`{alias}.{ts or '<event time>'} <= <instant>`",
-                    _sql(joins.get(alias, node))))
+                out.append(
+                    EventRead(
+                        "unbounded-event-join",
+                        alias,
+                        ts,
+                        f"event rows of '{alias}' are read with rows of "
+                        f"{', '.join(sorted(others | correlated))} but {what} is not bounded "
+                        "above by "
+                        "their instant: values at an instant see later events; add "
+                        f"`{alias}.{ts or '<event time>'} <= <instant>`",
+                        _sql(joins.get(alias, node)),
+                    )
+                )
             elif grouped and not _grouped_by_time(node, alias, ts) and not spine:
-                out.append(EventRead(
-                    "unbounded-event-aggregate", alias, ts,
-                    f"an aggregate over every event of '{alias}' ({what} is not bounded by an "
-                    "instant nor grouped by): it counts events after any instant it is used at",
-                    _sql(node)))
+                out.append(
+                    EventRead(
+                        "unbounded-event-aggregate",
+                        alias,
+                        ts,
+                        f"an aggregate over every event of '{alias}' ({what} is not bounded by an "
+                        "instant nor grouped by): it counts events after any instant it is used at",
+                        _sql(node),
+                        _aggregate_outputs(node),
+                    )
+                )
         out += _future_windows(node, unbounded)
         if not out and not grouped:
             self.events[id(scope)] = _passed_time(node, unbounded)
@@ -142,13 +183,25 @@ class _Walker:
         return out
 
 
+def _aggregate_outputs(node: exp.Select) -> tuple[str, ...]:
+    """The output columns of ``node`` that aggregate (outside a window)."""
+    return tuple(
+        p.alias_or_name
+        for p in node.selects
+        if any(a.find_ancestor(exp.Window) is None for a in p.find_all(exp.AggFunc))
+    )
+
+
 def _horizon(scope: Scope) -> bool:
     """A subquery in the WHERE of a ``window_ticks`` spine: the data's horizon (the last event
     time, up to which ticks are emitted), not a value served at an instant."""
     parent = scope.parent
-    return scope.is_subquery and parent is not None and isinstance(
-        parent.expression, exp.Select) and any(
-        marker(p) == "instant" for p in parent.expression.selects)
+    return (
+        scope.is_subquery
+        and parent is not None
+        and isinstance(parent.expression, exp.Select)
+        and any(marker(p) == "instant" for p in parent.expression.selects)
+    )
 
 
 def _reads(cond: exp.Expression, alias: str) -> bool:
@@ -182,8 +235,11 @@ def _outer_columns(scope: Scope) -> set[str]:
     """Aliases of enclosing scopes that ``scope`` refers to (a correlated subquery)."""
     own = _read_aliases(scope)
     node = scope.expression
-    return {c.table for c in node.find_all(exp.Column)
-            if c.table and c.table not in own and c.find_ancestor(exp.Select) is node}
+    return {
+        c.table
+        for c in node.find_all(exp.Column)
+        if c.table and c.table not in own and c.find_ancestor(exp.Select) is node
+    }
 
 
 def _conditions(node: exp.Select) -> list[exp.Expression]:
@@ -219,8 +275,11 @@ def _is_instant(node: exp.Expression, alias: str) -> bool:
     if isinstance(node, exp.Anonymous) and node.name.lower() in ("now", "get_current_timestamp"):
         return True
     name = node.name.lower() if isinstance(node, exp.Anonymous) else type(node).__name__.lower()
-    if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)) or name in _TRUNCATIONS or \
-            name in ("timebucket", "datebin"):
+    if (
+        isinstance(node, (exp.TimestampTrunc, exp.DateTrunc))
+        or name in _TRUNCATIONS
+        or name in ("timebucket", "datebin")
+    ):
         args = [a for a in node.args.values() if isinstance(a, exp.Expression)]
         args += list(node.expressions) if isinstance(node, exp.Anonymous) else []
         return any(_is_instant(a, alias) for a in args if a.find(exp.Column, exp.Placeholder))
@@ -283,18 +342,25 @@ def _future_windows(node: exp.Select, unbounded: dict[str, str | None]) -> list[
         if window.find_ancestor(exp.Select) is not node:
             continue
         order = window.args.get("order")
-        read = [window.this] + ([order] if order is not None else
-                                list(window.args.get("partition_by") or []))
+        read = [window.this] + (
+            [order] if order is not None else list(window.args.get("partition_by") or [])
+        )
         aliases = {c.table for part in read for c in part.find_all(exp.Column)}
         if aliases and not aliases & set(unbounded):
             continue  # ordered by other relations' columns (a pick per spine row)
         reason = _looks_ahead(window)
         if reason:
             alias = next(iter(unbounded))
-            out.append(EventRead("future-window", alias, unbounded[alias],
-                                 f"a window over event rows of '{alias}' {reason}: each row's "
-                                 "value depends on later events",
-                                 window.sql(dialect="duckdb")[:160]))
+            out.append(
+                EventRead(
+                    "future-window",
+                    alias,
+                    unbounded[alias],
+                    f"a window over event rows of '{alias}' {reason}: each row's "
+                    "value depends on later events",
+                    window.sql(dialect="duckdb")[:160],
+                )
+            )
     return out
 
 
@@ -306,12 +372,15 @@ def _looks_ahead(window: exp.Window) -> str:
     if isinstance(fn, _FORWARD) or name in _FORWARD_NAMES:
         return f"uses {name}()"
     spec = window.args.get("spec")
-    if spec is not None and any(isinstance(spec.args.get(k), str) and
-                                spec.args[k].upper() == "FOLLOWING"
-                                for k in ("start_side", "end_side")):
+    if spec is not None and any(
+        isinstance(spec.args.get(k), str) and spec.args[k].upper() == "FOLLOWING"
+        for k in ("start_side", "end_side")
+    ):
         return "has a frame reaching FOLLOWING rows"
-    if spec is not None and any(isinstance(spec.args.get(k), str) and
-                                "FOLLOWING" in spec.args[k].upper() for k in ("start", "end")):
+    if spec is not None and any(
+        isinstance(spec.args.get(k), str) and "FOLLOWING" in spec.args[k].upper()
+        for k in ("start", "end")
+    ):
         return "has a frame reaching FOLLOWING rows"
     order = window.args.get("order")
     if order is None:

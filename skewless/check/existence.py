@@ -45,8 +45,9 @@ Alternative = frozenset
 _RANDOM = ("random", "rand", "uuid", "gen_random_uuid", "setseed")
 
 
-def presence(lineage: Lineage, sql: str, column: str, dialect: str = "duckdb"
-             ) -> frozenset[Alternative]:
+def presence(
+    lineage: Lineage, sql: str, column: str, dialect: str = "duckdb"
+) -> frozenset[Alternative]:
     """When the query ``sql`` gives the requested key a value in ``column`` at the instant: a
     normalized disjunction of alternatives (equal meanings give equal sets)."""
     root = lineage.scope(sql, dialect)
@@ -56,12 +57,14 @@ def presence(lineage: Lineage, sql: str, column: str, dialect: str = "duckdb"
 
 def describe(alternatives: frozenset[Alternative]) -> str:
     """Alternatives in words, for messages: ``a and b or c``."""
+
     def atom(a: Atom) -> str:
         if a[0] == "rows":
             return f"a row of {a[1]}"
         if a[0] == "time":
             return a[2].words(a[1])
         return a[1]
+
     parts = sorted(" and ".join(sorted(atom(a) for a in alt)) or "always" for alt in alternatives)
     return " or ".join(f"({p})" for p in parts) or "never"
 
@@ -77,10 +80,15 @@ def simplify(alternatives: list[Alternative]) -> frozenset[Alternative]:
 def _tighten(alt: Alternative) -> Alternative:
     out: dict[tuple, Atom] = {}
     compared = {a[1] for a in alt if a[0] == "time"} | {
-        a[2] for a in alt if a[0] == "cond" and len(a) > 2}
+        a[2] for a in alt if a[0] == "cond" and len(a) > 2
+    }
     for a in alt:
-        if a[0] == "cond" and a[1].startswith("NOT ") and a[1].endswith(" IS NULL") and \
-                a[1][4:-8] in compared:
+        if (
+            a[0] == "cond"
+            and a[1].startswith("NOT ")
+            and a[1].endswith(" IS NULL")
+            and a[1][4:-8] in compared
+        ):
             continue
         if a[0] == "time":
             key = ("time", a[1], a[2].side)
@@ -94,10 +102,12 @@ def _tighten(alt: Alternative) -> Alternative:
 
 def _implies(a: Alternative, b: Alternative) -> bool:
     """Every atom of ``b`` holds whenever all atoms of ``a`` do."""
+
     def holds(atom: Atom) -> bool:
         if atom[0] == "time":
             return any(x[0] == "time" and x[1] == atom[1] and x[2].implies(atom[2]) for x in a)
         return atom in a
+
     return all(holds(atom) for atom in b)
 
 
@@ -111,8 +121,9 @@ def _conjoin(parts: list[list[Alternative]]) -> list[Alternative]:
         for alt in combo:
             shared = {a for a in alt if a[0] == "rows"} & {a for a in merged if a[0] == "rows"}
             if shared and not (_implies(alt, merged) or _implies(merged, alt)):
-                raise Undecidable(f"{sorted(shared)[0][1]} is read twice under different "
-                                  "conditions")
+                raise Undecidable(
+                    f"{sorted(shared)[0][1]} is read twice under different conditions"
+                )
             merged = merged | alt
         out.append(merged)
     return list(simplify(out))
@@ -125,8 +136,10 @@ def atoms(condition: exp.Expression) -> list[Atom]:
         if isinstance(term, exp.Boolean) and term.this:
             continue
         if isinstance(term, exp.Between):
-            term = exp.and_(exp.GTE(this=term.this.copy(), expression=term.args["low"].copy()),
-                            exp.LTE(this=term.this.copy(), expression=term.args["high"].copy()))
+            term = exp.and_(
+                exp.GTE(this=term.this.copy(), expression=term.args["low"].copy()),
+                exp.LTE(this=term.this.copy(), expression=term.args["high"].copy()),
+            )
             out += atoms(term)
             continue
         _refuse(term)
@@ -157,9 +170,13 @@ def _trivial(term: exp.Expression) -> bool:
         return False
     if isinstance(term, exp.EQ) and term.this.sql() == term.expression.sql():
         return True
-    return isinstance(term, exp.Not) and isinstance(term.this, exp.Is) and \
-        isinstance(term.this.expression, exp.Null) and isinstance(term.this.this, exp.Var) and \
-        term.this.this.name.startswith((KEY, AS_OF))
+    return (
+        isinstance(term, exp.Not)
+        and isinstance(term.this, exp.Is)
+        and isinstance(term.this.expression, exp.Null)
+        and isinstance(term.this.this, exp.Var)
+        and term.this.this.name.startswith((KEY, AS_OF))
+    )
 
 
 def _refuse(term: exp.Expression) -> None:
@@ -181,8 +198,11 @@ def _latest_pick(term: exp.Expression) -> bool:
         return False
     window = term.this
     limit = term.expression.sql()
-    return isinstance(window.this, exp.RowNumber) and bool(window.args.get("partition_by")) and (
-        limit == ("2" if isinstance(term, exp.LT) else "1"))
+    return (
+        isinstance(window.this, exp.RowNumber)
+        and bool(window.args.get("partition_by"))
+        and (limit == ("2" if isinstance(term, exp.LT) else "1"))
+    )
 
 
 # -- reading scopes -----------------------------------------------------------------------------
@@ -256,10 +276,14 @@ class _Reader:
         for join in select.args.get("joins") or []:
             side = (join.args.get("side") or "").upper()
             kind = " ".join(str(join.args.get(k) or "") for k in ("method", "kind")).upper()
-            if side in ("RIGHT", "FULL") or {"ASOF", "ANTI", "POSITIONAL"} & set(kind.split()) or \
-                    join.args.get("using"):
-                raise Undecidable(f"a join skewless cannot read for row existence: "
-                                  f"{join.sql()[:120]}")
+            if (
+                side in ("RIGHT", "FULL")
+                or {"ASOF", "ANTI", "POSITIONAL"} & set(kind.split())
+                or join.args.get("using")
+            ):
+                raise Undecidable(
+                    f"a join skewless cannot read for row existence: {join.sql()[:120]}"
+                )
             if side == "LEFT":
                 continue
             parts.append(self._source_rows(scope, join.this))
@@ -271,8 +295,9 @@ class _Reader:
     def _select(self, scope: Scope) -> exp.Select:
         node = scope.expression
         if not isinstance(node, exp.Select):
-            raise Undecidable(f"{type(node).__name__.upper()} decides which rows exist: "
-                              f"{node.sql()[:120]}")
+            raise Undecidable(
+                f"{type(node).__name__.upper()} decides which rows exist: {node.sql()[:120]}"
+            )
         for arg in ("limit", "offset", "having", "laterals", "distinct"):
             value = node.args.get(arg)
             if arg == "distinct" and value is not None and not value.args.get("on"):
@@ -297,8 +322,9 @@ class _Reader:
             return [frozenset()]  # the request (unnest of a key parameter)
         raise Undecidable(f"a source skewless cannot read: {source.sql()[:120]}")
 
-    def _conditions(self, scope: Scope, condition: exp.Expression | None
-                    ) -> list[list[Alternative]]:
+    def _conditions(
+        self, scope: Scope, condition: exp.Expression | None
+    ) -> list[list[Alternative]]:
         """The conjuncts of ``condition`` as parts of a conjunction: plain conditions as one
         alternative of atoms, each EXISTS as the disjunction it is."""
         plain: list[Atom] = []
@@ -325,8 +351,9 @@ class _Reader:
         where = _body(select.args.get("where"))
         return self._branches(inner, conjuncts(where) if where is not None else [], scope)
 
-    def _branches(self, scope: Scope, terms: list[exp.Expression], outer: Scope | None
-                  ) -> list[Alternative]:
+    def _branches(
+        self, scope: Scope, terms: list[exp.Expression], outer: Scope | None
+    ) -> list[Alternative]:
         """Rows of the one-source select ``scope`` satisfying ``terms``, per branch of its
         source when that is a union of simple selects; columns of ``outer`` (correlated) are
         traced there."""
@@ -334,7 +361,8 @@ class _Reader:
         alias = source.alias_or_name
         found = scope.sources.get(alias)
         expand = isinstance(found, Scope) and (
-            isinstance(found.expression, exp.Union) or _simple(found))
+            isinstance(found.expression, exp.Union) or _simple(found)
+        )
         out = []
         for path in _paths(found) if expand else [[]]:
             plain: list[Atom] = []
@@ -344,8 +372,9 @@ class _Reader:
             out += _conjoin([[frozenset(plain)], rows])
         return out
 
-    def _spine(self, scope: Scope, select: exp.Select, instant: exp.Expression
-               ) -> list[Alternative]:
+    def _spine(
+        self, scope: Scope, select: exp.Select, instant: exp.Expression
+    ) -> list[Alternative]:
         """A ``window_ticks`` spine: a key has a row at t when a source row has the key and an
         instant at or before t on the spine's grid; conditions on the instant column alone
         (the data's horizon) do not depend on the request."""
@@ -356,8 +385,9 @@ class _Reader:
         terms: list[exp.Expression] = []
         for p in select.selects:
             if marker(p) == "key" and p.unalias().find(exp.Column):
-                terms.append(exp.EQ(this=p.unalias().copy(),
-                                    expression=exp.var(KEY + p.alias_or_name)))
+                terms.append(
+                    exp.EQ(this=p.unalias().copy(), expression=exp.var(KEY + p.alias_or_name))
+                )
         columns = {c.sql(): c for c in instant.unalias().find_all(exp.Column)}
         if len(columns) > 1:
             raise Undecidable(f"a spine instant over several columns: {shape[:120]}")
@@ -366,8 +396,11 @@ class _Reader:
         exists: list[list[Alternative]] = []
         where = _body(select.args.get("where"))
         for term in conjuncts(where) if where is not None else []:
-            if columns and term.find(exp.Placeholder) is None and \
-                    any(n.sql(comments=False) == shape for n in term.walk()):
+            if (
+                columns
+                and term.find(exp.Placeholder) is None
+                and any(n.sql(comments=False) == shape for n in term.walk())
+            ):
                 continue  # the data's horizon: the instant column against a constant
             if isinstance(term, exp.Exists):
                 exists.append(self._exists(scope, term))
@@ -375,8 +408,9 @@ class _Reader:
                 terms.append(term)
         return _conjoin([self._branches(scope, terms, None), *exists])
 
-    def _along(self, path: list[Scope], term: exp.Expression, alias: str, scope: Scope,
-               outer: Scope | None) -> exp.Expression:
+    def _along(
+        self, path: list[Scope], term: exp.Expression, alias: str, scope: Scope, outer: Scope | None
+    ) -> exp.Expression:
         """``term`` (in ``scope``, reading ``alias``) over base columns: columns of ``alias``
         followed down ``path`` (a branch of a union of simple selects), columns of ``outer``
         (a correlated subquery's enclosing scope) traced there."""
@@ -386,18 +420,20 @@ class _Reader:
         bound: dict[str, exp.Expression] = {}
         select = scope.expression
         read = {select.args["from_"].this.alias_or_name} | {
-            j.alias_or_name for j in select.args.get("joins") or []}
+            j.alias_or_name for j in select.args.get("joins") or []
+        }
         for i, col in enumerate(list(term.find_all(exp.Column))):
             if outer is not None and col.table not in read:
                 name = f"_SK_OUTER{i}"
                 bound[name] = self.lineage.trace_expr(outer, col).expr
                 col.replace(exp.var(name))
-        traced = self._down(path, term, alias) if path else \
-            self.lineage.trace_expr(scope, term).expr
+        traced = (
+            self._down(path, term, alias) if path else self.lineage.trace_expr(scope, term).expr
+        )
         if bound:
             traced = traced.transform(
-                lambda n: bound[n.name].copy() if isinstance(n, exp.Var) and n.name in bound
-                else n)
+                lambda n: bound[n.name].copy() if isinstance(n, exp.Var) and n.name in bound else n
+            )
         return traced
 
     def _down(self, path: list[Scope], term: exp.Expression, alias: str) -> exp.Expression:
@@ -423,12 +459,13 @@ class _Reader:
             for term in conjuncts(where) if where is not None else []:
                 if i + 1 < len(path):
                     alias = scope.expression.args["from_"].this.alias_or_name
-                    plain += atoms(self._down(path[i + 1:], term.copy(), alias))
+                    plain += atoms(self._down(path[i + 1 :], term.copy(), alias))
                 else:
                     plain += atoms(self.lineage.trace_expr(scope, term).expr)
         last = path[-1]
-        return _conjoin([[frozenset(plain)],
-                         self._source_rows(last, last.expression.args["from_"].this)])
+        return _conjoin(
+            [[frozenset(plain)], self._source_rows(last, last.expression.args["from_"].this)]
+        )
 
 
 def _paths(scope: object) -> list[list[Scope]]:
@@ -437,15 +474,17 @@ def _paths(scope: object) -> list[list[Scope]]:
     if not isinstance(scope, Scope):
         raise Undecidable("a spine or EXISTS over something skewless cannot read")
     if isinstance(scope.expression, exp.Union):
-        if not type(scope.expression) is exp.Union:
+        if type(scope.expression) is not exp.Union:
             raise Undecidable(f"{scope.expression.key.upper()}: {scope.expression.sql()[:120]}")
         return [p for branch in scope.set_operation_scopes for p in _paths(branch)]
     if not _simple(scope):
-        raise Undecidable(f"a spine or EXISTS source skewless cannot read: "
-                          f"{scope.expression.sql()[:120]}")
+        raise Undecidable(
+            f"a spine or EXISTS source skewless cannot read: {scope.expression.sql()[:120]}"
+        )
     below = scope.sources.get(scope.expression.args["from_"].this.alias_or_name)
-    if isinstance(below, Scope) and (isinstance(below.expression, exp.Union) or (
-            _simple(below) and len(_paths(below)) > 1)):
+    if isinstance(below, Scope) and (
+        isinstance(below.expression, exp.Union) or (_simple(below) and len(_paths(below)) > 1)
+    ):
         return [[scope] + p for p in _paths(below)]
     return [[scope]]
 
@@ -464,17 +503,28 @@ def _columns(select: exp.Select) -> dict[str, exp.Expression]:
 
 def _simple(scope: Scope) -> bool:
     select = scope.expression
-    return isinstance(select, exp.Select) and select.args.get("from_") is not None and not (
-        select.args.get("joins") or select.args.get("group")
-        or any(p.find(exp.Window) for p in select.selects)
-        or select.args.get("limit") or select.args.get("having") or select.args.get("qualify")
-        or _aggregates(select))
+    return (
+        isinstance(select, exp.Select)
+        and select.args.get("from_") is not None
+        and not (
+            select.args.get("joins")
+            or select.args.get("group")
+            or any(p.find(exp.Window) for p in select.selects)
+            or select.args.get("limit")
+            or select.args.get("having")
+            or select.args.get("qualify")
+            or _aggregates(select)
+        )
+    )
 
 
 def _aggregates(select: exp.Select) -> bool:
     """An aggregate (not a window function) in the select list of ``select`` itself."""
-    return any(a.find_ancestor(exp.Window, exp.Subquery) is None
-               for p in select.selects for a in p.find_all(exp.AggFunc))
+    return any(
+        a.find_ancestor(exp.Window, exp.Subquery) is None
+        for p in select.selects
+        for a in p.find_all(exp.AggFunc)
+    )
 
 
 def _body(node: exp.Expression | None) -> exp.Expression | None:
@@ -491,7 +541,8 @@ def _used(projection: exp.Expression) -> dict[str, list[str]]:
         guarded = False
         for anc in _ancestors(col, projection):
             if isinstance(anc, exp.Coalesce) and any(
-                    isinstance(e, exp.Literal) for e in anc.expressions):
+                isinstance(e, exp.Literal) for e in anc.expressions
+            ):
                 guarded = True
         if not guarded and col.table:
             out.setdefault(col.table, [])
@@ -505,4 +556,3 @@ def _ancestors(node: exp.Expression, stop: exp.Expression):
     while at is not None and at is not stop.parent:
         yield at
         at = at.parent
-

@@ -12,8 +12,12 @@ from sqlglot import exp
 
 from skewless.check.lineage import AS_OF, anchor_grid, interval_seconds, strip_timestamp_casts
 
-_OPS = {exp.LT: ("upper", False), exp.LTE: ("upper", True), exp.GT: ("lower", False),
-        exp.GTE: ("lower", True)}
+_OPS = {
+    exp.LT: ("upper", False),
+    exp.LTE: ("upper", True),
+    exp.GT: ("lower", False),
+    exp.GTE: ("lower", True),
+}
 _FLIPPED = {exp.LT: exp.GT, exp.LTE: exp.GTE, exp.GT: exp.LT, exp.GTE: exp.LTE}
 
 
@@ -31,8 +35,9 @@ class TimeBound:
         if (self.side, self.grid) != (other.side, other.grid):
             return False
         if self.offset != other.offset:
-            return self.offset < other.offset if self.side == "upper" else \
-                self.offset > other.offset
+            return (
+                self.offset < other.offset if self.side == "upper" else self.offset > other.offset
+            )
         return other.inclusive or not self.inclusive
 
     def words(self, column: str) -> str:
@@ -57,13 +62,15 @@ def anchor_offset(node: exp.Expression) -> tuple[int, float] | None:
     if isinstance(node, (exp.DateSub, exp.DateAdd, exp.TsOrDsAdd)):
         base = anchor_offset(node.this)
         unit = node.args.get("unit")
-        seconds = interval_seconds(exp.Interval(this=exp.Literal.string(node.expression.name),
-                                                unit=exp.var(unit.name if unit else "day")))
+        seconds = interval_seconds(
+            exp.Interval(
+                this=exp.Literal.string(node.expression.name),
+                unit=exp.var(unit.name if unit else "day"),
+            )
+        )
         if base is not None and seconds is not None:
             return base[0], base[1] + (-seconds if isinstance(node, exp.DateSub) else seconds)
     return None
-
-
 
 
 def _peel(node: exp.Expression) -> tuple[exp.Expression, float]:

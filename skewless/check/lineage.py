@@ -32,8 +32,15 @@ from skewless.check.conditions import conjuncts
 
 AS_OF = "AS_OF@"
 KEY = "KEY@"
-_UNITS = {"microsecond": 1e-6, "millisecond": 1e-3, "second": 1, "minute": 60, "hour": 3600,
-          "day": 86400, "week": 604800}
+_UNITS = {
+    "microsecond": 1e-6,
+    "millisecond": 1e-3,
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86400,
+    "week": 604800,
+}
 
 
 class Undecidable(Exception):
@@ -49,7 +56,9 @@ def interval_seconds(node: exp.Expression) -> float | None:
             if isinstance(a, exp.Literal) and not a.is_string and interval_seconds(b) is not None:
                 return float(a.this) * interval_seconds(b)
         return None
-    if isinstance(node, exp.Sub) and all(interval_seconds(x) is not None for x in (node.this, node.expression)):
+    if isinstance(node, exp.Sub) and all(
+        interval_seconds(x) is not None for x in (node.this, node.expression)
+    ):
         return interval_seconds(node.this) - interval_seconds(node.expression)
     if not isinstance(node, exp.Interval):
         return None
@@ -57,8 +66,17 @@ def interval_seconds(node: exp.Expression) -> float | None:
     total, found = 0.0, False
     for number, unit in re.findall(r"(-?\d+(?:\.\d+)?)\s*([a-z]+)", text):
         unit = unit.rstrip("s") if unit not in ("s",) else "second"
-        unit = {"min": "minute", "hr": "hour", "sec": "second", "d": "day", "h": "hour", "m": "minute",
-                "w": "week", "ms": "millisecond", "us": "microsecond"}.get(unit, unit)
+        unit = {
+            "min": "minute",
+            "hr": "hour",
+            "sec": "second",
+            "d": "day",
+            "h": "hour",
+            "m": "minute",
+            "w": "week",
+            "ms": "millisecond",
+            "us": "microsecond",
+        }.get(unit, unit)
         if unit not in _UNITS:
             return None
         total += float(number) * _UNITS[unit]
@@ -73,17 +91,18 @@ def as_of(grid: float) -> exp.Var:
 def anchor_grid(node: exp.Expression) -> int | None:
     """The grid of an as-of symbol node, or None if ``node`` is not one."""
     if isinstance(node, exp.Var) and node.name.startswith(AS_OF):
-        return int(node.name[len(AS_OF):])
+        return int(node.name[len(AS_OF) :])
     return None
 
 
 def is_request(node: exp.Expression) -> bool:
     return node.find(exp.Placeholder) is not None or any(
-        v.name.startswith((AS_OF, KEY)) for v in node.find_all(exp.Var))
+        v.name.startswith((AS_OF, KEY)) for v in node.find_all(exp.Var)
+    )
 
 
 def marker(projection: exp.Expression) -> str | None:
-    """"key" or "instant" for a spine column marked by ``window_ticks``, else None."""
+    """ "key" or "instant" for a spine column marked by ``window_ticks``, else None."""
     for node in (projection, projection.this if isinstance(projection, exp.Alias) else None):
         for comment in (node.comments or []) if node is not None else []:
             if "skewless:instant" in comment:
@@ -93,8 +112,13 @@ def marker(projection: exp.Expression) -> str | None:
     return None
 
 
-_TIMESTAMPS = {exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPNTZ,
-               exp.DataType.Type.TIMESTAMPLTZ, exp.DataType.Type.DATETIME}
+_TIMESTAMPS = {
+    exp.DataType.Type.TIMESTAMP,
+    exp.DataType.Type.TIMESTAMPTZ,
+    exp.DataType.Type.TIMESTAMPNTZ,
+    exp.DataType.Type.TIMESTAMPLTZ,
+    exp.DataType.Type.DATETIME,
+}
 
 
 def strip_timestamp_casts(node: exp.Expression) -> exp.Expression:
@@ -125,7 +149,9 @@ class Lineage:
     stars and attach unqualified columns); ``keys``: the feature view's join key names.
     """
 
-    def __init__(self, models: dict[str, str], schema: dict[str, dict[str, str]], keys: tuple[str, ...]):
+    def __init__(
+        self, models: dict[str, str], schema: dict[str, dict[str, str]], keys: tuple[str, ...]
+    ):
         self.models = models
         self.schema = schema
         self.keys = keys
@@ -145,7 +171,9 @@ class Lineage:
     def trace_query(self, sql: str, dialect: str = "duckdb") -> dict[str, Traced]:
         """Every output column of ``sql`` traced to base columns."""
         root = self.scope(sql, dialect)
-        return {p.alias_or_name: self._trace_projection(root, p.alias_or_name) for p in _selects(root)}
+        return {
+            p.alias_or_name: self._trace_projection(root, p.alias_or_name) for p in _selects(root)
+        }
 
     def trace_each(self, sql: str, dialect: str = "duckdb") -> dict[str, Traced | Undecidable]:
         """Like :meth:`trace_query`, with the reason in place of each column it cannot follow."""
@@ -204,8 +232,14 @@ class Lineage:
             table.set("db", None)
         _inline_named_windows(tree)
         try:
-            tree = qualify(tree, schema=self.schema, dialect="duckdb", validate_qualify_columns=False,
-                           quote_identifiers=False, identify=False)
+            tree = qualify(
+                tree,
+                schema=self.schema,
+                dialect="duckdb",
+                validate_qualify_columns=False,
+                quote_identifiers=False,
+                identify=False,
+            )
         except sqlglot.errors.OptimizeError as exc:
             raise Undecidable(f"cannot resolve the columns: {exc}") from None
         root = build_scope(tree)
@@ -216,7 +250,10 @@ class Lineage:
     def _trace_projection(self, scope: Scope, name: str) -> Traced:
         memo = (id(scope.expression), name)
         if memo not in self._memo:
-            self._memo[memo] = (scope, self._trace_projection_uncached(scope, name))  # keeps scope alive
+            self._memo[memo] = (
+                scope,
+                self._trace_projection_uncached(scope, name),
+            )  # keeps scope alive
         return self._memo[memo][1]
 
     def _trace_projection_uncached(self, scope: Scope, name: str) -> Traced:
@@ -236,11 +273,19 @@ class Lineage:
         if kind == "instant":
             grid = next((interval_seconds(i) for i in projection.find_all(exp.Interval)), 0) or 0
             return Traced(as_of(grid))
-        traced = self._trace_expr(scope, projection.unalias() if isinstance(projection, exp.Alias) else projection)
+        traced = self._trace_expr(
+            scope, projection.unalias() if isinstance(projection, exp.Alias) else projection
+        )
         used = {c.table for c in projection.find_all(exp.Column)}
-        return Traced(traced.expr, self._unique(traced.conditions + self._scope_conditions(scope, used)), traced.shown)
+        return Traced(
+            traced.expr,
+            self._unique(traced.conditions + self._scope_conditions(scope, used)),
+            traced.shown,
+        )
 
-    def _scope_conditions(self, scope: Scope, used: set[str]) -> tuple[tuple[exp.Expression, exp.Expression], ...]:
+    def _scope_conditions(
+        self, scope: Scope, used: set[str]
+    ) -> tuple[tuple[exp.Expression, exp.Expression], ...]:
         """The conditions rows of ``scope`` pass; a LEFT JOIN's ON counts only for columns
         (``used`` aliases) of its joined side."""
         select = scope.expression
@@ -267,16 +312,25 @@ class Lineage:
         conditions: list[tuple[exp.Expression, exp.Expression]] = []
         pairs = list(zip(deep.walk(), shown.walk()))
         for d, s in pairs:
-            if isinstance(d, (exp.Subquery, exp.Exists)) and not d.find_ancestor(exp.Subquery, exp.Exists):
+            if isinstance(d, (exp.Subquery, exp.Exists)) and not d.find_ancestor(
+                exp.Subquery, exp.Exists
+            ):
                 traced = self._trace_subquery(scope, d)
-            elif isinstance(d, exp.Column) and d.table and not d.find_ancestor(exp.Subquery, exp.Exists):
+            elif (
+                isinstance(d, exp.Column)
+                and d.table
+                and not d.find_ancestor(exp.Subquery, exp.Exists)
+            ):
                 traced = self._trace_column(scope, d)
             else:
                 continue
             conditions.extend(traced.conditions)
             if d is deep:
-                return Traced(self._request_symbols(traced.expr.copy()), tuple(conditions),
-                              self._request_symbols(traced.display.copy()))
+                return Traced(
+                    self._request_symbols(traced.expr.copy()),
+                    tuple(conditions),
+                    self._request_symbols(traced.display.copy()),
+                )
             d.replace(traced.expr.copy())
             s.replace(traced.display.copy())
         return Traced(self._request_symbols(deep), tuple(conditions), self._request_symbols(shown))
@@ -284,11 +338,16 @@ class Lineage:
     def _trace_subquery(self, scope: Scope, sub: exp.Expression) -> Traced | None:
         """A subquery over the request alone (``in (select unnest($k))``) is the request keys."""
         inner = sub.this if isinstance(sub, (exp.Subquery, exp.Exists)) else sub
-        if isinstance(inner, exp.Select) and inner.find(exp.Placeholder) and not inner.find(exp.Table):
+        if (
+            isinstance(inner, exp.Select)
+            and inner.find(exp.Placeholder)
+            and not inner.find(exp.Table)
+        ):
             (value,) = inner.expressions
             return Traced(self._request_symbols(value.copy()))
-        if isinstance(sub, exp.Exists) and (_only_request_tables(inner, scope)
-                                            or self._correlated_with_request_only(scope, inner)):
+        if isinstance(sub, exp.Exists) and (
+            _only_request_tables(inner, scope) or self._correlated_with_request_only(scope, inner)
+        ):
             # a semi-join to the request, or a test on the requested key alone: it decides
             # which keys get a row, not which rows a value reads (skewless.check.existence
             # proves that part)
@@ -301,7 +360,8 @@ class Lineage:
         if not isinstance(inner, exp.Select):
             return False
         own = {t.alias_or_name for t in inner.find_all(exp.Table)} | {
-            s.alias_or_name for s in inner.find_all(exp.Subquery)}
+            s.alias_or_name for s in inner.find_all(exp.Subquery)
+        }
         outer = [c for c in inner.find_all(exp.Column) if c.table and c.table not in own]
         if not outer:
             return False
@@ -321,7 +381,9 @@ class Lineage:
                     raise Undecidable(f"model '{source.name}' has no column '{col.name}'")
                 if isinstance(traced, Undecidable):
                     raise traced
-                return Traced(traced.expr, traced.conditions, exp.column(col.name, table=source.name))
+                return Traced(
+                    traced.expr, traced.conditions, exp.column(col.name, table=source.name)
+                )
             return Traced(exp.column(col.name, table=source.name))
         if source is not None and source.find(exp.Placeholder):
             return Traced(self._request_symbols(source.find(exp.Placeholder).copy()))
@@ -329,16 +391,20 @@ class Lineage:
 
     def _request_symbols(self, node: exp.Expression) -> exp.Expression:
         """Replace parameters and now() by AS_OF/KEY symbols; fold grids over AS_OF."""
+
         def symbols(n: exp.Expression) -> exp.Expression:
             if isinstance(n, exp.Placeholder):
                 if n.name == "as_of":
                     return as_of(0)
                 if n.name in self.keys:
                     return exp.var(f"{KEY}{n.name}")
-                raise Undecidable(f"parameter {n.sql() or '?'} is neither $as_of nor a join key "
-                                  f"({', '.join(self.keys)}): name parameters after what they bind")
+                raise Undecidable(
+                    f"parameter {n.sql() or '?'} is neither $as_of nor a join key "
+                    f"({', '.join(self.keys)}): name parameters after what they bind"
+                )
             if isinstance(n, (exp.CurrentTimestamp, exp.CurrentDate)) or (
-                    isinstance(n, exp.Anonymous) and n.name.lower() in ("now", "get_current_timestamp")):
+                isinstance(n, exp.Anonymous) and n.name.lower() in ("now", "get_current_timestamp")
+            ):
                 return as_of(0)
             return n
 
@@ -347,7 +413,10 @@ class Lineage:
                 return n.this if isinstance(n, exp.Explode) else n.expressions[0]
             if isinstance(n, exp.Any) and is_request(n):
                 return n.this.unnest() if isinstance(n.this, exp.Paren) else n.this
-            if isinstance(n, (exp.Cast, exp.TryCast)) and anchor_grid(strip_timestamp_casts(n)) is not None:
+            if (
+                isinstance(n, (exp.Cast, exp.TryCast))
+                and anchor_grid(strip_timestamp_casts(n)) is not None
+            ):
                 return strip_timestamp_casts(n)
             return n
 
@@ -355,8 +424,11 @@ class Lineage:
             grid = _truncation(n)
             return as_of(grid) if grid is not None else n
 
-        if not any(isinstance(n, (exp.Placeholder, exp.CurrentTimestamp, exp.CurrentDate, exp.Anonymous))
-                   or (isinstance(n, exp.Var) and n.name.startswith((AS_OF, KEY))) for n in node.walk()):
+        if not any(
+            isinstance(n, (exp.Placeholder, exp.CurrentTimestamp, exp.CurrentDate, exp.Anonymous))
+            or (isinstance(n, exp.Var) and n.name.startswith((AS_OF, KEY)))
+            for n in node.walk()
+        ):
             return node
         for step in (symbols, unwrap, unwrap, grids, grids):
             node = node.transform(step, copy=False)
@@ -372,8 +444,9 @@ def _refuse_unmodelled(select: exp.Expression, projection: exp.Expression) -> No
     function in ``projection``."""
     for arg in ("limit", "offset", "having"):
         if select.args.get(arg):
-            raise Undecidable(f"{arg.upper()} decides which rows a value reads: "
-                              f"{select.sql()[:120]}")
+            raise Undecidable(
+                f"{arg.upper()} decides which rows a value reads: {select.sql()[:120]}"
+            )
     distinct = select.args.get("distinct")
     if distinct is not None and distinct.args.get("on"):
         raise Undecidable(f"DISTINCT ON: {select.sql()[:120]}")
@@ -390,14 +463,21 @@ def _truncation(node: exp.Expression) -> float | None:
     """The grid of ``time_bucket/date_bin/date_trunc`` over an AS_OF symbol, else None."""
     if isinstance(node, exp.Anonymous) and node.name.lower() in ("time_bucket", "date_bin"):
         step, value = node.expressions[0], node.expressions[1]
-    elif type(node).__name__ in ("TimeBucket", "DateBin") and node.args.get("expression") is not None:
+    elif (
+        type(node).__name__ in ("TimeBucket", "DateBin") and node.args.get("expression") is not None
+    ):
         step, value = node.this, node.expression
         if anchor_grid(strip_timestamp_casts(step)) is not None:
             step, value = value, step
     elif isinstance(node, (exp.TimestampTrunc, exp.DateTrunc)):
         unit = node.args.get("unit")
         seconds = _UNITS.get(unit.name.lower()) if unit is not None else None
-        step, value = exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit.name)) if seconds else None, node.this
+        step, value = (
+            exp.Interval(this=exp.Literal.string("1"), unit=exp.var(unit.name))
+            if seconds
+            else None,
+            node.this,
+        )
     else:
         return None
     value = strip_timestamp_casts(value) if value is not None else None
@@ -409,6 +489,7 @@ def _truncation(node: exp.Expression) -> float | None:
 
 def _only_request_tables(select: exp.Expression, scope: Scope) -> bool:
     """True when ``select`` reads only CTEs built from parameters alone (the request)."""
+
     def request_cte(name: str) -> bool:
         at: Scope | None = scope
         while at is not None:
@@ -418,6 +499,7 @@ def _only_request_tables(select: exp.Expression, scope: Scope) -> bool:
                 return body.find(exp.Placeholder) is not None and body.find(exp.Table) is None
             at = at.parent
         return False
+
     tables = [t.name for t in select.find_all(exp.Table)]
     return bool(tables) and all(request_cte(t) for t in tables)
 
@@ -435,12 +517,20 @@ def _inline_named_windows(tree: exp.Expression) -> None:
             continue
         for window in select.find_all(exp.Window):
             alias = window.args.get("alias")
-            if alias is not None and alias.name in named and not window.args.get("partition_by") \
-                    and not window.args.get("order"):
+            if (
+                alias is not None
+                and alias.name in named
+                and not window.args.get("partition_by")
+                and not window.args.get("order")
+            ):
                 spec = named[alias.name]
                 for arg in ("partition_by", "order", "spec"):
                     if spec.args.get(arg) is not None:
-                        window.set(arg, spec.args[arg].copy() if hasattr(spec.args[arg], "copy")
-                                   else [x.copy() for x in spec.args[arg]])
+                        window.set(
+                            arg,
+                            spec.args[arg].copy()
+                            if hasattr(spec.args[arg], "copy")
+                            else [x.copy() for x in spec.args[arg]],
+                        )
                 window.set("alias", None)
         select.set("windows", None)

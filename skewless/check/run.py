@@ -28,12 +28,19 @@ import sqlglot
 
 from skewless.check.existence import describe, presence
 from skewless.check.lineage import Lineage, Traced, Undecidable
-from skewless.check.lint import (Leak, following_frames, label_upstream, truncated_timestamp,
-                           unbounded_aggregate, unbounded_event_reads, wall_clock)
+from skewless.check.lint import (
+    Leak,
+    following_frames,
+    label_upstream,
+    truncated_timestamp,
+    unbounded_aggregate,
+    unbounded_event_reads,
+    wall_clock,
+)
+from skewless.check.signature import Signature, differences, signature
 from skewless.manifest import FeatureViewSpec, load_project, read_manifest, upstream
 from skewless.online_sql import MODES_DIR, compiled_models, has_as_of, load_online_sql, point_query
 from skewless.project import Project
-from skewless.check.signature import Signature, differences, signature
 
 
 class UsageError(ValueError):
@@ -63,9 +70,15 @@ class Report:
         return 1 if self.leaks or any(f.status == "skew" for f in self.features) else 0
 
     def to_json(self) -> str:
-        return json.dumps({"exit_code": self.exit_code, "seconds": round(self.seconds, 3),
-                           "features": [asdict(f) for f in self.features],
-                           "leaks": [asdict(x) for x in self.leaks]}, indent=2)
+        return json.dumps(
+            {
+                "exit_code": self.exit_code,
+                "seconds": round(self.seconds, 3),
+                "features": [asdict(f) for f in self.features],
+                "leaks": [asdict(x) for x in self.leaks],
+            },
+            indent=2,
+        )
 
     def text(self) -> str:
         lines = []
@@ -86,10 +99,12 @@ class Report:
             if leak.sql:
                 lines.append(f"                {leak.sql}")
         equal = sum(f.status == "equal" for f in self.features)
-        lines.append(f"\n{equal}/{len(self.features)} features proven equal, "
-                     f"{sum(f.status == 'skew' for f in self.features)} skewed, "
-                     f"{sum(f.status == 'unknown' for f in self.features)} unknown, {len(self.leaks)} leaks "
-                     f"(checked in {self.seconds:.2f} s)")
+        lines.append(
+            f"\n{equal}/{len(self.features)} features proven equal, "
+            f"{sum(f.status == 'skew' for f in self.features)} skewed, "
+            f"{sum(f.status == 'unknown' for f in self.features)} unknown, {len(self.leaks)} leaks "
+            f"(checked in {self.seconds:.2f} s)"
+        )
         return "\n".join(lines)
 
 
@@ -109,10 +124,12 @@ class Compiled:
         paths = {m: project.root / MODES_DIR / m / "manifest.json" for m in ("portable", "online")}
         for path in paths.values():
             if not path.exists():
-                raise UsageError(f"{path} not found: run `dbt build` and `skewless online-sql` "
-                                 "first")
-        return cls(project, manifest, compiled_models(paths["portable"]),
-                   compiled_models(paths["online"]))
+                raise UsageError(
+                    f"{path} not found: run `dbt build` and `skewless online-sql` first"
+                )
+        return cls(
+            project, manifest, compiled_models(paths["portable"]), compiled_models(paths["online"])
+        )
 
     @cached_property
     def lineage(self) -> Lineage:
@@ -120,13 +137,19 @@ class Compiled:
         return Lineage(self.portable, self.schema(), ())
 
     def nodes(self) -> list[dict]:
-        return [n for n in self.manifest["nodes"].values() if n.get("resource_type") in ("model", "seed")]
+        return [
+            n
+            for n in self.manifest["nodes"].values()
+            if n.get("resource_type") in ("model", "seed")
+        ]
 
     def schema(self) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         for node in self.nodes():
             name = node.get("alias") or node["name"]
-            cols = {c: (v.get("data_type") or "varchar") for c, v in (node.get("columns") or {}).items()}
+            cols = {
+                c: (v.get("data_type") or "varchar") for c, v in (node.get("columns") or {}).items()
+            }
             cols.update(node.get("config", {}).get("column_types") or {})
             if cols:
                 out[name] = cols
@@ -156,9 +179,13 @@ def _summary(sig: Signature) -> str:
     return f"{sig.shown} where {' and '.join(conds) or 'always'}{picked}"
 
 
-def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str,
-                 dialect: str = "duckdb", features: list[str] | None = None
-                 ) -> list[FeatureResult]:
+def compare_view(
+    view: FeatureViewSpec,
+    compiled: Compiled,
+    online_sql: str,
+    dialect: str = "duckdb",
+    features: list[str] | None = None,
+) -> list[FeatureResult]:
     """Each feature of ``view``: proven equal only when both the value (signature) and which
     keys get a value at the instant (:mod:`skewless.check.existence`) are proven the same;
     unknown when either cannot be read or the row existence differs (sampling decides)."""
@@ -171,8 +198,9 @@ def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str,
     for name in names:
         off, on = offline.get(name), online.get(name)
         if on is None:
-            results.append(FeatureResult(view.name, name, "skew",
-                                         [f"the online query has no column '{name}'"]))
+            results.append(
+                FeatureResult(view.name, name, "skew", [f"the online query has no column '{name}'"])
+            )
             continue
         try:
             for side in (off, on):
@@ -188,13 +216,15 @@ def compare_view(view: FeatureViewSpec, compiled: Compiled, online_sql: str,
             continue
         reason = _existence_differs(lineage, offline_sql, online_sql, dialect, name)
         status = "unknown" if reason else "equal"
-        results.append(FeatureResult(view.name, name, status, [], _summary(a), _summary(b),
-                                     reason=reason))
+        results.append(
+            FeatureResult(view.name, name, status, [], _summary(a), _summary(b), reason=reason)
+        )
     return results
 
 
-def _existence_differs(lineage: Lineage, offline_sql: str, online_sql: str, dialect: str,
-                       name: str) -> str:
+def _existence_differs(
+    lineage: Lineage, offline_sql: str, online_sql: str, dialect: str, name: str
+) -> str:
     """Why row existence of ``name`` is not proven the same on both paths ('' when it is)."""
     try:
         a = presence(lineage, offline_sql, name, "duckdb")
@@ -203,8 +233,10 @@ def _existence_differs(lineage: Lineage, offline_sql: str, online_sql: str, dial
         return f"which keys get a value at the instant cannot be read: {exc}"
     if a == b:
         return ""
-    return ("the two paths may give a value to different keys at the instant: offline when "
-            f"{describe(a)[:300]}; online when {describe(b)[:300]}")
+    return (
+        "the two paths may give a value to different keys at the instant: offline when "
+        f"{describe(a)[:300]}; online when {describe(b)[:300]}"
+    )
 
 
 def _trace(lineage: Lineage, sql: str, dialect: str) -> dict[str, Traced | Undecidable]:
@@ -237,14 +269,23 @@ def lint(compiled: Compiled, spec) -> list[Leak]:
             continue
         sql = compiled.portable[name]
         leaks += wall_clock(name, sql) + following_frames(name, sql)
-        leaks += unbounded_event_reads(lineage, name, sql, event_tables)
         try:
             columns = lineage.trace_model(name)  # views were traced already by compare_view
         except Undecidable:
+            leaks += unbounded_event_reads(lineage, name, sql, event_tables)
             continue
-        for column, traced in columns.items():
-            if isinstance(traced, Traced):
-                leaks += unbounded_aggregate(name, column, traced)
+        aggregates = [
+            leak
+            for column, traced in columns.items()
+            if isinstance(traced, Traced)
+            for leak in unbounded_aggregate(name, column, traced)
+        ]
+        # one leak, one finding: an all-time aggregate flagged by column is not repeated as an
+        # unbounded read of the events it aggregates
+        leaks += unbounded_event_reads(
+            lineage, name, sql, event_tables, {leak.column for leak in aggregates if leak.column}
+        )
+        leaks += aggregates
         if name in spec.feature_views:
             view = spec.feature_views[name]
             traced = columns.get(view.timestamp)
@@ -255,8 +296,13 @@ def lint(compiled: Compiled, spec) -> list[Leak]:
     return leaks
 
 
-def check_project(project: Project, online_sql_file: Path | None = None, view_name: str | None = None,
-                  dialect: str = "duckdb", sample_points: int = 200) -> Report:
+def check_project(
+    project: Project,
+    online_sql_file: Path | None = None,
+    view_name: str | None = None,
+    dialect: str = "duckdb",
+    sample_points: int = 200,
+) -> Report:
     """Check every view's rendered online SQL (or one hand-written query) and lint the project."""
     start = time.perf_counter()
     manifest = read_manifest(project.manifest)  # parsed once for the whole check
@@ -265,8 +311,10 @@ def check_project(project: Project, online_sql_file: Path | None = None, view_na
     report = Report()
     if online_sql_file is not None:
         if not view_name or view_name not in spec.feature_views:
-            raise UsageError(f"--online-sql needs --feature-view NAME, one of {', '.join(spec.feature_views)}"
-                             + (f" (got '{view_name}')" if view_name else ""))
+            raise UsageError(
+                f"--online-sql needs --feature-view NAME, one of {', '.join(spec.feature_views)}"
+                + (f" (got '{view_name}')" if view_name else "")
+            )
         try:
             sql = online_sql_file.read_text()
         except OSError as exc:
@@ -274,8 +322,10 @@ def check_project(project: Project, online_sql_file: Path | None = None, view_na
         try:
             sqlglot.parse_one(sql, read=dialect)
         except Exception as exc:  # noqa: BLE001 - sqlglot raises several kinds on garbage input
-            raise UsageError(f"cannot parse {online_sql_file} as {dialect} SQL for feature view "
-                             f"'{view_name}': {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise UsageError(
+                f"cannot parse {online_sql_file} as {dialect} SQL for feature view "
+                f"'{view_name}': {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
         view = spec.feature_views[view_name]
         queries = {view_name: (view, sql, dialect)}
     else:
@@ -283,7 +333,10 @@ def check_project(project: Project, online_sql_file: Path | None = None, view_na
             online = load_online_sql(project, spec)
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from None
-        queries = {name: (spec.feature_views[name], q.sql["duckdb"], "duckdb") for name, q in online.items()}
+        queries = {
+            name: (spec.feature_views[name], q.sql["duckdb"], "duckdb")
+            for name, q in online.items()
+        }
     for name, (view, sql, sql_dialect) in queries.items():
         results = compare_view(view, compiled, sql, sql_dialect)
         unknown = [r for r in results if r.status == "unknown"]
@@ -291,15 +344,20 @@ def check_project(project: Project, online_sql_file: Path | None = None, view_na
             from skewless.check.sampling import SampleError, sample_compare
 
             try:
-                outcome = sample_compare(project, view, sql, sql_dialect, [r.feature for r in unknown], sample_points)
+                outcome = sample_compare(
+                    project, view, sql, sql_dialect, [r.feature for r in unknown], sample_points
+                )
             except SampleError as exc:
                 raise UsageError(f"feature view '{name}': {exc}") from None
             for r in unknown:
                 r.sampled = outcome.describe(r.feature)
                 if outcome.mismatches.get(r.feature):
                     r.status = "skew"
-                    r.differences = [f"{outcome.mismatches[r.feature]} of {outcome.points} sampled points differ",
-                                     *outcome.examples.get(r.feature, [])]
+                    r.differences = [
+                        f"{outcome.mismatches[r.feature]} of {outcome.points} "
+                        "sampled points differ",
+                        *outcome.examples.get(r.feature, []),
+                    ]
         report.features += results
     report.leaks = lint(compiled, spec)
     report.seconds = time.perf_counter() - start

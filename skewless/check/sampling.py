@@ -1,7 +1,7 @@
 """Run the online and offline paths of a view on sampled (key, instant) points in DuckDB.
 
 The offline value at instant t is the point-in-time pick from the view's built rows (its
-parquet): latest ``event_ts`` <= t within the ttl, available at t (DESIGN section 2). The online
+parquet): latest ``event_ts`` <= t within the ttl, available at t (docs/design.md §2). The online
 value is the online query run with ``$as_of = t`` and the sampled keys. Used by `skewless check`
 when it cannot decide statically, and by `skewless audit`.
 """
@@ -31,7 +31,9 @@ class SampleOutcome:
 
     def describe(self, feature: str) -> str:
         bad = self.mismatches.get(feature, 0)
-        return f"{self.points - bad} of {self.points} points equal" + (f", {bad} differ" if bad else "")
+        return f"{self.points - bad} of {self.points} points equal" + (
+            f", {bad} differ" if bad else ""
+        )
 
 
 def offline_sql(view: FeatureViewSpec) -> str:
@@ -43,11 +45,20 @@ def sample_points(con, view: FeatureViewSpec, points: int) -> tuple[list, list[d
     """About sqrt(points) keys x sqrt(points) instants spread over the view's event times."""
     side = max(2, int(math.sqrt(points)))
     key = view.join_keys[0]
-    keys = [r[0] for r in con.execute(
-        f"select distinct {key} from read_parquet('{view.path}') order by hash({key}) limit {side}").fetchall()]
-    instants = list(con.execute(
-        f"select quantile_disc({view.timestamp}, [{', '.join(str((i + 0.5) / side) for i in range(side))}]) "
-        f"from read_parquet('{view.path}')").fetchall()[0][0])
+    keys = [
+        r[0]
+        for r in con.execute(
+            f"select distinct {key} from read_parquet('{view.path}') "
+            f"order by hash({key}) limit {side}"
+        ).fetchall()
+    ]
+    instants = list(
+        con.execute(
+            f"select quantile_disc({view.timestamp}, "
+            f"[{', '.join(str((i + 0.5) / side) for i in range(side))}]) "
+            f"from read_parquet('{view.path}')"
+        ).fetchall()[0][0]
+    )
     return keys, instants
 
 
@@ -70,14 +81,26 @@ def _run(con, sql: str, params: dict, keys: list, key: str) -> dict:
         try:
             frame = pd.concat([con.execute(sql, {**params, key: k}).df() for k in keys])
         except duckdb.Error:
-            raise SampleError(f"the query failed in DuckDB: {str(list_error).splitlines()[0]}") from None
+            raise SampleError(
+                f"the query failed in DuckDB: {str(list_error).splitlines()[0]}"
+            ) from None
     frame = frame.astype(object).where(frame.notna(), None)
     return {row[key]: row for row in frame.to_dict("records")}
 
 
-def sample_compare(project: Project, view: FeatureViewSpec, online_sql: str, dialect: str,
-                   features: list[str], points: int = 200) -> SampleOutcome:
-    sql = sqlglot.transpile(online_sql, read=dialect, write="duckdb")[0] if dialect != "duckdb" else online_sql
+def sample_compare(
+    project: Project,
+    view: FeatureViewSpec,
+    online_sql: str,
+    dialect: str,
+    features: list[str],
+    points: int = 200,
+) -> SampleOutcome:
+    sql = (
+        sqlglot.transpile(online_sql, read=dialect, write="duckdb")[0]
+        if dialect != "duckdb"
+        else online_sql
+    )
     key = view.join_keys[0]
     with project.connect() as con:
         keys, instants = sample_points(con, view, points)

@@ -35,8 +35,12 @@ class Bound:
     inclusive: bool
 
     def words(self, side: str) -> str:
-        op = {("lower", True): ">=", ("lower", False): ">", ("upper", True): "<=", ("upper", False): "<"}[
-            (side, self.inclusive)]
+        op = {
+            ("lower", True): ">=",
+            ("lower", False): ">",
+            ("upper", True): "<=",
+            ("upper", False): "<",
+        }[(side, self.inclusive)]
         return f"{op} as_of{_duration(self.offset)}"
 
 
@@ -49,14 +53,24 @@ class Window:
 
     def add(self, op: type, bound: Bound) -> None:
         if op in (exp.GT, exp.GTE):
-            if self.lower is None or (bound.offset, not bound.inclusive) > (self.lower.offset, not self.lower.inclusive):
+            if self.lower is None or (bound.offset, not bound.inclusive) > (
+                self.lower.offset,
+                not self.lower.inclusive,
+            ):
                 self.lower = bound
-        elif self.upper is None or (bound.offset, bound.inclusive) < (self.upper.offset, self.upper.inclusive):
+        elif self.upper is None or (bound.offset, bound.inclusive) < (
+            self.upper.offset,
+            self.upper.inclusive,
+        ):
             self.upper = bound
 
     def words(self) -> str:
         parts = [b.words(side) for side, b in (("lower", self.lower), ("upper", self.upper)) if b]
-        grid = f", as_of on a {_duration(self.grid, sign=False)} grid" if self.grid else ", as_of exact"
+        grid = (
+            f", as_of on a {_duration(self.grid, sign=False)} grid"
+            if self.grid
+            else ", as_of exact"
+        )
         return f"{self.shown} {' and '.join(parts) or 'unbounded'}{grid}"
 
 
@@ -105,7 +119,11 @@ def signature(feature: str, traced: Traced) -> Signature:
                 continue
             rest.append((dc, sc))
     for dc, sc in rest:
-        if isinstance(dc, exp.Not) and isinstance(dc.this, exp.Is) and dc.this.this.sql() in implied_not_null:
+        if (
+            isinstance(dc, exp.Not)
+            and isinstance(dc.this, exp.Is)
+            and dc.this.this.sql() in implied_not_null
+        ):
             continue
         sig.filters[normalize_comparisons(dc).sql()] = sc.sql()
     _count_star(deep, implied_not_null)
@@ -133,8 +151,11 @@ def _split_aggregate(tree: exp.Expression) -> tuple[exp.Expression, list[exp.Exp
     arg = agg.this
     distinct = isinstance(arg, exp.Distinct)
     inner = arg.expressions[0] if distinct and len(arg.expressions) == 1 else arg
-    if isinstance(inner, exp.Case) and len(inner.args.get("ifs") or []) == 1 and (
-            inner.args.get("default") is None or isinstance(inner.args.get("default"), exp.Null)):
+    if (
+        isinstance(inner, exp.Case)
+        and len(inner.args.get("ifs") or []) == 1
+        and (inner.args.get("default") is None or isinstance(inner.args.get("default"), exp.Null))
+    ):
         (branch,) = inner.args["ifs"]
         conds.append(branch.this)
         value = branch.args["true"]
@@ -148,23 +169,36 @@ def _split_aggregate(tree: exp.Expression) -> tuple[exp.Expression, list[exp.Exp
 def _count_star(tree: exp.Expression, not_null: set[str]) -> None:
     for count in tree.find_all(exp.Count):
         arg = count.this
-        if isinstance(arg, exp.Literal) or (arg is not None and arg.sql() in not_null) or isinstance(arg, exp.Star):
+        if (
+            isinstance(arg, exp.Literal)
+            or (arg is not None and arg.sql() in not_null)
+            or isinstance(arg, exp.Star)
+        ):
             count.set("this", exp.Star())
 
 
 def _normalize(tree: exp.Expression) -> exp.Expression:
     """``coalesce(count(..), 0)`` and ``cast(count(..) as bigint)`` are ``count(..)``."""
+
     def simplify(n: exp.Expression) -> exp.Expression:
-        if isinstance(n, exp.Coalesce) and isinstance(n.this, exp.Count) and \
-                [e.sql() for e in n.expressions] == ["0"]:
+        if (
+            isinstance(n, exp.Coalesce)
+            and isinstance(n.this, exp.Count)
+            and [e.sql() for e in n.expressions] == ["0"]
+        ):
             return n.this
         if isinstance(n, exp.Coalesce) and _never_null(n.this):
             return n.this
-        if isinstance(n, exp.Cast) and isinstance(n.this, exp.Count) and n.to.this == exp.DataType.Type.BIGINT:
+        if (
+            isinstance(n, exp.Cast)
+            and isinstance(n.this, exp.Count)
+            and n.to.this == exp.DataType.Type.BIGINT
+        ):
             return n.this
         if isinstance(n, exp.Paren):
             return n.this
         return n
+
     for _ in range(3):
         tree = tree.transform(simplify)
     return normalize_comparisons(tree)
@@ -175,8 +209,9 @@ def _never_null(node: exp.Expression) -> bool:
     their row exists; row existence is proven apart, by :mod:`skewless.check.existence`)."""
     while isinstance(node, (exp.Cast, exp.Paren)):
         node = node.this
-    return isinstance(node, exp.Count) or (isinstance(node, exp.Coalesce) and any(
-        isinstance(e, exp.Literal) for e in node.expressions))
+    return isinstance(node, exp.Count) or (
+        isinstance(node, exp.Coalesce) and any(isinstance(e, exp.Literal) for e in node.expressions)
+    )
 
 
 def _key_equality(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
@@ -185,7 +220,7 @@ def _key_equality(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
     for a, b, sa in ((d.this, d.expression, s.this), (d.expression, d.this, s.expression)):
         b = b.this if isinstance(b, exp.Cast) else b
         if isinstance(b, exp.Var) and b.name.startswith(KEY) and a.find(exp.Column):
-            sig.keys[b.name[len(KEY):]] = (a.sql(), sa.sql())
+            sig.keys[b.name[len(KEY) :]] = (a.sql(), sa.sql())
             return True
     return False
 
@@ -199,11 +234,16 @@ def _time_bound(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
         return _time_bound(lo, slo, sig) and _time_bound(hi, shi, sig)
     if type(d) not in _FLIP:
         return False
-    for column, anchor, op, shown in ((d.this, d.expression, type(d), s.this),
-                                      (d.expression, d.this, _FLIP[type(d)], s.expression)):
+    for column, anchor, op, shown in (
+        (d.this, d.expression, type(d), s.this),
+        (d.expression, d.this, _FLIP[type(d)], s.expression),
+    ):
         found = anchor_offset(anchor)
-        if found is None or any(v.name.startswith(AS_OF) for v in column.find_all(exp.Var)) \
-                or not column.find(exp.Column):
+        if (
+            found is None
+            or any(v.name.startswith(AS_OF) for v in column.find_all(exp.Var))
+            or not column.find(exp.Column)
+        ):
             continue
         grid, offset = found
         window = sig.time.setdefault(column.sql(), Window(shown.sql(), grid))
@@ -223,13 +263,22 @@ def _selection(d: exp.Expression, s: exp.Expression, sig: Signature) -> bool:
     window, limit = d.this, d.expression
     if not (isinstance(window, exp.Window) and isinstance(window.this, exp.RowNumber)):
         return False
-    if (isinstance(d, exp.LT) and limit.sql() != "2") or (not isinstance(d, exp.LT) and limit.sql() != "1"):
+    if (isinstance(d, exp.LT) and limit.sql() != "2") or (
+        not isinstance(d, exp.LT) and limit.sql() != "1"
+    ):
         return False
+
     def spec(w: exp.Window) -> str:
         order = w.args.get("order")
-        parts = [f"{o.this.sql()} {'DESC' if o.args.get('desc') else 'ASC'}" for o in (order.expressions if order else [])]
-        return (f"latest by {', '.join(parts)} per "
-                f"{', '.join(p.sql() for p in w.args.get('partition_by') or [])}")
+        parts = [
+            f"{o.this.sql()} {'DESC' if o.args.get('desc') else 'ASC'}"
+            for o in (order.expressions if order else [])
+        ]
+        return (
+            f"latest by {', '.join(parts)} per "
+            f"{', '.join(p.sql() for p in w.args.get('partition_by') or [])}"
+        )
+
     sig.selection = (spec(window), spec(s.this))
     return True
 
@@ -242,8 +291,10 @@ def differences(offline: Signature, online: Signature) -> list[str]:
     for key in sorted(set(offline.keys) | set(online.keys)):
         a, b = offline.keys.get(key), online.keys.get(key)
         if (a and a[0]) != (b and b[0]):
-            out.append(f"key {key} is matched to {b[1] if b else 'nothing'} online but to "
-                       f"{a[1] if a else 'nothing'} offline")
+            out.append(
+                f"key {key} is matched to {b[1] if b else 'nothing'} online but to "
+                f"{a[1] if a else 'nothing'} offline"
+            )
     for column in sorted(set(offline.time) | set(online.time)):
         a, b = offline.time.get(column), online.time.get(column)
         if a is None or b is None:
@@ -259,21 +310,32 @@ def differences(offline: Signature, online: Signature) -> list[str]:
                     out.append(f"{what}: {b.shown} {y.words(side)} online, unbounded offline")
                 elif y is None:
                     reason = " (no ttl bound)" if side == "lower" else ""
-                    out.append(f"{what}: {a.shown} {x.words(side)} offline, unbounded online{reason}")
+                    out.append(
+                        f"{what}: {a.shown} {x.words(side)} offline, unbounded online{reason}"
+                    )
                 elif x.offset != y.offset:
-                    out.append(f"{what}: {b.shown} {y.words(side)} online but {x.words(side)} offline "
-                               f"(a different window length)")
+                    out.append(
+                        f"{what}: {b.shown} {y.words(side)} online but {x.words(side)} offline "
+                        f"(a different window length)"
+                    )
                 else:
-                    out.append(f"{what}: {b.shown} {y.words(side)} online but {x.words(side)} offline "
-                               f"(the bound is {'inclusive' if y.inclusive else 'exclusive'} online)")
+                    out.append(
+                        f"{what}: {b.shown} {y.words(side)} online but {x.words(side)} offline "
+                        f"(the bound is {'inclusive' if y.inclusive else 'exclusive'} online)"
+                    )
         if a.grid != b.grid:
-            out.append(f"the instant for {a.shown} is on a {_duration(b.grid, sign=False)} grid online but a "
-                       f"{_duration(a.grid, sign=False)} grid offline (a different freshness)")
+            out.append(
+                f"the instant for {a.shown} is on a "
+                f"{_duration(b.grid, sign=False)} grid online but a "
+                f"{_duration(a.grid, sign=False)} grid offline (a different freshness)"
+            )
     for cond in sorted(set(offline.filters) ^ set(online.filters)):
         where = "offline" if cond in offline.filters else "online"
         shown = (offline.filters if cond in offline.filters else online.filters)[cond]
         out.append(f"row filter `{shown}` only {where}")
     if (offline.selection and offline.selection[0]) != (online.selection and online.selection[0]):
-        out.append(f"picks {online.selection[1] if online.selection else 'every row'} online but "
-                   f"{offline.selection[1] if offline.selection else 'every row'} offline")
+        out.append(
+            f"picks {online.selection[1] if online.selection else 'every row'} online but "
+            f"{offline.selection[1] if offline.selection else 'every row'} offline"
+        )
     return out
