@@ -322,12 +322,14 @@ def reference(root: Path) -> dict[int, tuple[list, bool]]:
     names = ", ".join(n for n, _, _ in FEATURES)
     rows = (
         duckdb.connect()
-        .sql(f"""
+        .sql(
+            f"""
         select {KEY}, event_ts < timestamp '{AS_OF - timedelta(days=TTL_DAYS)}' as expired, {names}
         from read_parquet('{root}/data/features/{VIEW}.parquet')
         where created_ts <= timestamp '{AS_OF}'
         qualify row_number() over (partition by {KEY} """
-            f"""order by event_ts desc, created_ts desc) = 1""")
+            f"""order by event_ts desc, created_ts desc) = 1"""
+        )
         .fetchall()
     )
     return {r[0]: (list(r[2:]), r[1]) for r in rows}

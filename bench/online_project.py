@@ -75,14 +75,16 @@ def project_files(entities: int) -> dict[str, str]:
             data_tests: {skewless: {+enabled: false}}
             """),
         "packages.yml": f"packages:\n  - local: {ROOT}\n",
-        "profiles.yml": dedent("""\
+        "profiles.yml": dedent(
+            """\
             online_bench:
               target: duckdb
               outputs:
                 duckdb: {type: duckdb, path: data/bench.duckdb, external_root: data/features, """
             """threads: 2,
                          settings: {TimeZone: UTC}}
-            """),
+            """
+        ),
         f"models/{VIEW}.sql": (
             f"-- One row per account version ({entities} accounts x {VERSIONS}).\n"
             f"select\n    {KEY},\n    event_ts,\n    created_ts,\n{casts}\n"

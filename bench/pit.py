@@ -29,12 +29,13 @@ def generate(cache: Path, entities: int, rows: int, spine: int) -> None:
 
     def features(path: Path) -> None:
         base = rows - rows // 100
-        con.execute(f"""
+        con.execute(
+            f"""
             copy (
               with base as (
                 select (hash(i, 1) % {entities})::bigint as k,
                        timestamp '2026-01-01' + """
-                       f"""to_seconds((hash(i, 2) % (180 * 86400))::bigint) as e,
+            f"""to_seconds((hash(i, 2) % (180 * 86400))::bigint) as e,
                        (hash(i, 3) % 1000) / 1000.0 as v1, (hash(i, 4) % 100)::bigint as v2, i
                 from range({base}) t(i)),
               stamped as (
@@ -46,14 +47,17 @@ def generate(cache: Path, entities: int, rows: int, spine: int) -> None:
               select k, e, c, any_value(v1) as v1, any_value(v2) as v2
               from (select * from stamped union all select * from fixes)
               group by k, e, c
-            ) to '{path}' (format parquet)""")
+            ) to '{path}' (format parquet)"""
+        )
 
     def spine_rows(path: Path) -> None:
-        con.execute(f"""
+        con.execute(
+            f"""
             copy (select i::bigint as rid, (hash(i, 7) % {entities})::bigint as k,
                          timestamp '2026-01-15' + """
-                         f"""to_seconds((hash(i, 8) % (180 * 86400))::bigint) as t
-                  from range({spine}) t(i)) to '{path}' (format parquet)""")
+            f"""to_seconds((hash(i, 8) % (180 * 86400))::bigint) as t
+                  from range({spine}) t(i)) to '{path}' (format parquet)"""
+        )
 
     cached(cache / "features.parquet", features)
     cached(cache / "spine.parquet", spine_rows)

@@ -37,12 +37,14 @@ def generate(cache: Path, entities: int, events: int, spine: int) -> None:
     con = duckdb.connect()
     cached(
         cache / "events.parquet",
-        lambda p: con.execute(f"""
+        lambda p: con.execute(
+            f"""
         copy (select (hash(i, 1) % {entities})::bigint as k,
                      timestamp '2026-01-01' + """
-                     f"""to_seconds((hash(i, 2) % (180 * 86400))::bigint) as ts,
+            f"""to_seconds((hash(i, 2) % (180 * 86400))::bigint) as ts,
                      (hash(i, 3) % 1000)::bigint as amount
-              from range({events}) t(i)) to '{p}' (format parquet)"""),
+              from range({events}) t(i)) to '{p}' (format parquet)"""
+        ),
     )
     cached(
         cache / "spine.parquet",

@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         help="address to bind (default 127.0.0.1); any other address requires $SKEWLESS_API_TOKEN",
     )
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--access-log", action="store_true", help="log every request (uvicorn)")
     serve.add_argument(
         "--bundle",
         type=Path,
@@ -184,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
             )
             return 2
         bundle = ModelBundle.load(args.bundle, project) if args.bundle else None
-        serve(FeatureServer(project), bundle, args.host, args.port)
+        serve(FeatureServer(project), bundle, args.host, args.port, args.access_log)
     elif args.command == "audit":
         from skewless.audit import run_audit, write_reports
         from skewless.serving.server import FeatureServer

@@ -42,8 +42,11 @@ CASES = [
     ),
     ("ttl: 365days", "ttl: 365d", "meta.feature_view.ttl '365days' is not a duration"),
     ("ttl: 0s", "ttl: 365d", "meta.feature_view.ttl is '0s'"),
-    ("cadence: 1hour", "cadence: 1h",
-     "meta.feature_view.freshness.cadence '1hour' is not a duration"),
+    (
+        "cadence: 1hour",
+        "cadence: 1h",
+        "meta.feature_view.freshness.cadence '1hour' is not a duration",
+    ),
     (
         "feature: [contact_age_scaled,",
         "features: [contact_age_scaled,",

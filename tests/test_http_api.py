@@ -434,3 +434,18 @@ def test_fresh_requests_do_not_stop_health_or_stored_requests(api, leads, AS_OF)
         for c in clients:
             c.join()
     assert not errors, errors[:1]
+
+
+def test_serve_says_where_what_and_which_model_and_logs_requests_when_asked(built):
+    proc, url = start_server(built, "--access-log")
+    try:
+        first = proc.stdout.readline()
+        requests.post(f"{url}/features", json={"keys": [1], "features": ["industry"]})
+    finally:
+        proc.terminate()
+        rest = proc.stdout.read()
+        proc.wait(timeout=20)
+    assert first.startswith(f"skewless serve on {url}: online store sqlite for ")
+    assert "lead_profile" in first and "fresh SQL for lead_recent_activity" in first
+    assert "model lead_conversion (trained " in first
+    assert "POST /features" in rest

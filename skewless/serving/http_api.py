@@ -302,7 +302,13 @@ def run_checks(server: FeatureServer) -> dict[str, str | None]:
     return out
 
 
-def serve(server: FeatureServer, bundle: ModelBundle | None, host: str, port: int) -> None:
+def serve(
+    server: FeatureServer,
+    bundle: ModelBundle | None,
+    host: str,
+    port: int,
+    access_log: bool = False,
+) -> None:
     """Run the API with uvicorn (one process; uvloop and httptools when installed). A bind
     beyond this machine requires ``$SKEWLESS_API_TOKEN``."""
     import uvicorn
@@ -313,6 +319,24 @@ def serve(server: FeatureServer, bundle: ModelBundle | None, host: str, port: in
             f"{TOKEN_ENV} (clients then send 'Authorization: Bearer <token>'), "
             "or bind 127.0.0.1"
         )
+    print(startup_line(server, bundle, host, port), flush=True)
     uvicorn.run(
-        create_app(server, bundle), host=host, port=port, access_log=False, log_level="warning"
+        create_app(server, bundle),
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info" if access_log else "warning",
+    )
+
+
+def startup_line(server: FeatureServer, bundle: ModelBundle | None, host: str, port: int) -> str:
+    """What `skewless serve` says once, on start: where, which stores, which views, which model."""
+    stored = [v.name for v in server.spec.feature_views.values() if not v.fresh]
+    fresh = [v.name for v in server.fresh]
+    model = f"model {bundle.service} (trained {bundle.trained_at})" if bundle else "no model"
+    return (
+        f"skewless serve on http://{host}:{port}: "
+        f"online store {server.store.config.online_store.type} for "
+        f"{', '.join(stored) or 'no views'}; "
+        f"fresh SQL for {', '.join(fresh) or 'no views'}; {model}"
     )
