@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from itertools import chain, repeat
 from pathlib import Path
 
+from skewless.availability import quote
 from skewless.feast.encoding import Column
 
 SQLITE_ORDER_COLUMN = "sk_order"
@@ -59,16 +60,12 @@ SQLITE_PRAGMAS = (
 """The writer's connection settings (bench/materialize.py gives its raw floor the same)."""
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class SqliteWriter:
     """Upserts into Feast's table ``<project>_<view>`` (a row per entity and feature)."""
 
     def __init__(self, con: sqlite3.Connection, table: str):
         self.con = con
-        self.table = _quote(table)
+        self.table = quote(table)
         columns = {r[1] for r in con.execute(f"pragma table_info({self.table})")}
         if not columns:
             raise RuntimeError(f"online store table {table} does not exist: run `feast apply`")
