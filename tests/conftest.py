@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from skewless.project import Project
-from support.conformance_harness import DuckDBEngine, PostgresEngine
+from support.conformance_harness import DuckDBEngine, PostgresEngine, SparkEngine
 from support.servers import postgres_server, redis_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,6 +176,15 @@ def spark(tmp_path_factory):
     session = start_spark(home)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_engine(spark, tmp_path_factory):
+    """The conformance project built on the session's SparkSession (dbt in-process)."""
+    engine = SparkEngine(tmp_path_factory.mktemp("conformance-spark"), spark)
+    engine.create_sources()
+    engine.build()
+    return engine
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

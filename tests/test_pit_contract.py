@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -244,6 +245,12 @@ def expected_asof(data: dict) -> list[dict]:
 
 
 SETTINGS = pit_settings(80)
+
+
+@pytest.fixture(params=["duckdb", "postgres", "spark"])
+def engine(request):
+    """The conformance project on DuckDB, PostgreSQL and Spark (one SparkSession per run)."""
+    return request.getfixturevalue(f"{request.param}_engine")
 
 
 def _check(engine, model: str, expected: list[dict], data: dict) -> None:
