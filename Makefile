@@ -22,8 +22,9 @@ build: $(STAMP)
 
 # The complete suite (what CI runs): lint, then every test against real DuckDB, Feast,
 # PostgreSQL and Redis.
+# PYSPARK_PYTHON: Spark's Python workers run the venv's interpreter (docs/spark.md).
 test: $(STAMP) system-deps lint
-	$(BIN)/python -m pytest -q
+	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/python -m pytest -q
 
 # The tests that need no demo build, project copy or server (under two minutes).
 test-fast: $(STAMP)
@@ -36,13 +37,15 @@ format: $(STAMP)
 	$(BIN)/ruff format skewless tests bench feature_repo
 	$(BIN)/ruff check --fix skewless tests bench feature_repo
 
-# The tests start their own PostgreSQL and Redis servers on 127.0.0.1 and open the audit page in
-# a headless chromium (Debian's packages).
+# The tests start their own PostgreSQL and Redis servers on 127.0.0.1, open the audit page in
+# a headless chromium and run Spark in-process on a Java 17 runtime (Debian's packages; Java only
+# when no `java` is on the PATH: docs/spark.md).
 system-deps:
 	@{ ls /usr/lib/postgresql/*/bin/pg_ctl && command -v redis-server && command -v chromium \
-	   && command -v chromedriver; } >/dev/null 2>&1 || \
+	   && command -v chromedriver && command -v java; } >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql \
-	    redis-server chromium chromium-driver; }
+	    redis-server chromium chromium-driver \
+	    $$(command -v java >/dev/null 2>&1 || echo openjdk-17-jre-headless); }
 
 # Regenerate the shipped seeds/*.csv (deterministic: the same bytes every time).
 seeds: $(STAMP)

@@ -40,6 +40,10 @@ IGNORE = shutil.ignore_patterns(
 # -- tiers: `make test` runs everything; `make test-fast` (pytest -m "not full") skips the tests
 # that need a demo build, a dbt build of a project copy, PostgreSQL or Redis ---------------------
 
+SPARK_FIXTURES = frozenset({"spark", "spark_engine", "spark_build"})
+"""Fixtures that use the session's one SparkSession: a test using one is ``spark`` (and
+``full``); `-m "not spark"` skips the Spark tier."""
+
 FULL_FIXTURES = frozenset(
     {
         "demo",
@@ -51,6 +55,7 @@ FULL_FIXTURES = frozenset(
         "postgres_engine",
         "postgres_build",
     }
+    | SPARK_FIXTURES
 )
 """Fixtures that build the demo, start a server or build on PostgreSQL: a test using one is
 ``full``."""
@@ -63,6 +68,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "full: needs a demo build, a project copy or a server (skipped by `make test-fast`)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "spark: runs on the session's SparkSession (a full test; docs/spark.md)",
     )
 
 
@@ -78,9 +87,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if (
             sources[path]
             or FULL_FIXTURES & set(getattr(item, "fixturenames", ()))
-            or params.get("engine") == "postgres"
+            or params.get("engine") in ("postgres", "spark")
         ):
             item.add_marker(pytest.mark.full)
+        if SPARK_FIXTURES & set(getattr(item, "fixturenames", ())) or params.get("engine") == (
+            "spark"
+        ):
+            item.add_marker(pytest.mark.spark)
 
 
 def copy_project(dest: Path) -> Project:
@@ -150,6 +163,19 @@ def postgres_engine(tmp_path_factory):
         engine.build()
         yield engine
         engine.con.close()
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """The test session's one SparkSession (local[2], UTC, Hive metastore in a temporary folder:
+    tests/support/spark.py). dbt-spark (`method: session`) and Feast reuse it in-process."""
+    from support.spark import start_spark
+
+    home = tmp_path_factory.mktemp("spark")
+    os.environ["SKEWLESS_SPARK_HOME"] = str(home)
+    session = start_spark(home)
+    yield session
+    session.stop()
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
