@@ -27,9 +27,10 @@
   `skewless:instant` mark the spine for `skewless check`'s lineage. In the online render mode
   (`render_mode`), the requested keys (`$<key>` lists) at the last tick <= `$as_of` instead: a
   key has a row when it has an event at or before that tick (an event long before it still
-  gives a row: windows that have emptied are 0, not NULL, so no lower time bound applies). The
-  event reads are filtered by the requested keys and `ts <= tick` in each branch, before the
-  union, so a request reads only its keys' events (an index on (keys, ts) serves them).
+  gives a row: windows that have emptied are 0, not NULL, so no lower time bound applies). Each
+  event read is filtered by `key = any($<key>)` per key (for composite keys a superset; the
+  EXISTS pairs them exactly) and `ts <= tick` before the union, so a request reads only its
+  keys' events (an index on (keys, ts) serves them).
 -#}
 {% macro window_ticks(keys, events, windows, cadence, as_of=none) -%}
   {%- set as_of = as_of or var('skewless_as_of', none) -%}
@@ -90,10 +91,9 @@ _sk_event_ts as (
     select {{ skewless.quote_all(keys, '_sk_ev.') }}, _sk_ev.{{ ts }} as _sk_ts
     from {{ ev['relation'] }} as _sk_ev
     where _sk_ev.{{ ts }} <= {{ tick }}
-      and exists (select 1 from _sk_request where
-                  {%- for key in keys %} {{ skewless.column('_sk_request', key) }} =
-                  {{- ' ' ~ skewless.column('_sk_ev', key) }}{{ ' and' if not loop.last }}
-                  {%- endfor %})
+    {%- for key in keys %}
+      and {{ skewless.column('_sk_ev', key) }} = any(${{ key }})
+    {%- endfor %}
     {%- if not loop.last %}
     union all{% endif %}
   {%- endfor %}
