@@ -55,7 +55,9 @@ def _view(name: str, keys: list[str], features, timestamp: str = "event_timestam
 
 
 VIEWS = {
-    "ticked_windows_exact": _view("ticked_windows_exact", ["driver_id"], WINDOW_FEATURES, "tick_ts"),
+    "ticked_windows_exact": _view(
+        "ticked_windows_exact", ["driver_id"], WINDOW_FEATURES, "tick_ts"
+    ),
     "ticked_windows_hourly": _view(
         "ticked_windows_hourly", ["driver_id"], WINDOW_FEATURES, "tick_ts", cadence=HOUR
     ),
@@ -149,9 +151,7 @@ def _expected_windows(events, key, t, cadence):
     """The reference value of the ticked view at ``t``: windows at the last tick <= t, or None
     when the key has no event up to that tick."""
     at = reference.floor_to(t, cadence) if cadence else t
-    if key is None or not any(
-        e["driver_id"] == key and e["event_timestamp"] <= at for e in events
-    ):
+    if key is None or not any(e["driver_id"] == key and e["event_timestamp"] <= at for e in events):
         return None
     (row,) = reference.windows([{"driver_id": key, "event_timestamp": at}], events)
     return {f: row[f] for f in WINDOW_FEATURES}
@@ -217,8 +217,12 @@ def version_cases(draw):
 def test_versioned_online_sql_equals_reference(engine, online_queries, case):
     rows, instants = case
     stats = [
-        {**r, "conv_rate": r["value"] and r["value"] / 8, "acc_rate": None,
-         "avg_daily_trips": r["value"]}
+        {
+            **r,
+            "conv_rate": r["value"] and r["value"] / 8,
+            "acc_rate": None,
+            "avg_daily_trips": r["value"],
+        }
         for r in rows
     ]
     fresh = [{**r, "fresh_score": r["value"]} for r in rows]
@@ -228,8 +232,13 @@ def test_versioned_online_sql_equals_reference(engine, online_queries, case):
     for name, source in (("driver_stats", stats), ("driver_fresh", fresh)):
         spec = VIEWS[name]
         ref_view = reference.View(
-            name, ("driver_id",), tuple(f.name for f in spec.features), "created",
-            spec.ttl, spec.lag, spec.cadence,
+            name,
+            ("driver_id",),
+            tuple(f.name for f in spec.features),
+            "created",
+            spec.ttl,
+            spec.lag,
+            spec.cadence,
         )
         for t in instants:
             got = _run(engine, online_queries[name].sql, {"as_of": t, "driver_id": REQUESTED})
@@ -241,3 +250,48 @@ def test_versioned_online_sql_equals_reference(engine, online_queries, case):
                 for f in ref_view.features:
                     want = normalize(picked[f]) if picked else None
                     assert normalize(row[f]) == want, f"{name} key {key} at {t}: {f}"
+
+
+# -- `skewless check` on the pushed-down rendering: still proven equal, and a wrong pushdown is
+# never proven equal (skew or unknown) -----------------------------------------------------------
+
+FRESH = "lead_recent_activity"
+PUSHDOWN_EDITS = {
+    # (old, new, may the check still prove it equal?)
+    "as rendered": ("", "", True),
+    "the key filter dropped (it only narrows the read)": (
+        'AND _sk_ev."lead_id" = ANY(\n          $lead_id\n        )',
+        "",
+        True,
+    ),
+    "strict < on the instant: an email at exactly as_of is lost": (
+        '_sk_ev."sent_at" <= CAST($as_of AS TIMESTAMP)',
+        '_sk_ev."sent_at" < CAST($as_of AS TIMESTAMP)',
+        False,
+    ),
+    "a window's lower bound on the existence read: emptied windows lose their row": (
+        '_sk_ev."sent_at" <= CAST($as_of AS TIMESTAMP)',
+        '_sk_ev."sent_at" <= CAST($as_of AS TIMESTAMP) AND _sk_ev."sent_at" > '
+        "CAST($as_of AS TIMESTAMP) - INTERVAL '1' HOUR",
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PUSHDOWN_EDITS, ids=list(PUSHDOWN_EDITS))
+def test_check_reads_the_pushed_down_rendering(checked, tmp_path, case):
+    from skewless.check.run import check_project
+
+    old, new, may_be_equal = PUSHDOWN_EDITS[case]
+    sql = (checked.root / "target" / "online_sql" / "duckdb" / f"{FRESH}.sql").read_text()
+    if old:
+        assert old in sql, f"{old!r} not in the rendered {FRESH}.sql"
+        sql = sql.replace(old, new)
+    path = tmp_path / f"{FRESH}.sql"
+    path.write_text(sql)
+    statuses = {f.feature: f.status for f in check_project(checked, path, FRESH).features}
+    assert set(statuses) == {"emails_1h", "visits_30m", "pages_30m"}
+    if may_be_equal:
+        assert set(statuses.values()) == {"equal"}, statuses
+    else:
+        assert statuses["emails_1h"] in ("skew", "unknown"), statuses

@@ -31,7 +31,19 @@ from skewless.project import Project, connect_duckdb
 
 EVENT_STORE_ENV = "SKEWLESS_EVENT_STORE"
 TIMEOUT_ENV = "SKEWLESS_STORE_TIMEOUT"  # seconds; connect and statement timeout of every store
+QUERIES_ENV = "SKEWLESS_DUCKDB_QUERIES"  # fresh DuckDB queries running at once in this process
 POOL_SIZE = 8
+
+
+def duckdb_queries() -> int:
+    """How many fresh queries the DuckDB event store runs at once (``$SKEWLESS_DUCKDB_QUERIES``,
+    default half the cores, at least 1): a fresh query is CPU work in this process, so bounding
+    it leaves the other cores to stored-feature reads (docs/serving.md)."""
+    default = max(1, (os.cpu_count() or 2) // 2)
+    try:
+        return max(1, int(os.environ.get(QUERIES_ENV, default)))
+    except ValueError:
+        return default
 
 
 def store_timeout() -> float:
@@ -71,6 +83,7 @@ class DuckDBEvents:
             raise FileNotFoundError(f"event store {path} does not exist: run `dbt build` first")
         self.root = root or self.path.parent
         self._lock = threading.Lock()
+        self._running = threading.BoundedSemaphore(duckdb_queries())
         self._local = threading.local()
         self._generation = 0
         self._dir = Path(tempfile.mkdtemp(prefix="skewless-events-"))
@@ -118,11 +131,13 @@ class DuckDBEvents:
         return local.cursor
 
     def query(self, query: OnlineQuery, params: dict) -> list[dict]:
-
+        """The rows of ``query`` for ``params``; at most :func:`duckdb_queries` run at once."""
         try:
-            cur = self._cursor().execute(query.sql["duckdb"], params)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            with self._running:
+                cur = self._cursor().execute(query.sql["duckdb"], params)
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+            return [dict(zip(names, row)) for row in rows]
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             self._local.cursor = None
             raise StoreUnavailable(f"event store {self.path}: {exc}") from None
