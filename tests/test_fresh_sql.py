@@ -246,3 +246,28 @@ def test_postgres_online_sql_reads_only_the_requested_keys_events(built, postgre
                 read = _event_rows_read(cur.fetchone()[0][0]["Plan"], tables)
                 assert read <= 3 * own < total, (lead, at, read, own, total)
     con.close()
+
+
+def test_fresh_threads_are_nicer_and_others_are_not(monkeypatch):
+    """The HTTP API's fresh pool lowers its threads' priority (Linux: per thread), so fresh SQL
+    yields the CPU to stored reads under contention; the calling thread keeps its own."""
+    import threading
+
+    from skewless.serving.event_store import fresh_niceness, lower_thread_priority
+
+    monkeypatch.setenv("SKEWLESS_FRESH_NICE", "7")
+    assert fresh_niceness() == 7
+    monkeypatch.setenv("SKEWLESS_FRESH_NICE", "not a number")
+    assert fresh_niceness() == 10
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = []
+
+    def work():
+        lower_thread_priority(3)
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen == [min(19, main + 3)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main

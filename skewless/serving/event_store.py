@@ -32,7 +32,31 @@ from skewless.project import Project, connect_duckdb
 EVENT_STORE_ENV = "SKEWLESS_EVENT_STORE"
 TIMEOUT_ENV = "SKEWLESS_STORE_TIMEOUT"  # seconds; connect and statement timeout of every store
 QUERIES_ENV = "SKEWLESS_DUCKDB_QUERIES"  # fresh DuckDB queries running at once in this process
+NICE_ENV = "SKEWLESS_FRESH_NICE"  # how much nicer the threads running fresh queries are
 POOL_SIZE = 8
+
+
+def fresh_niceness() -> int:
+    """How much nicer (0-19) than the server the threads running fresh queries are
+    (``$SKEWLESS_FRESH_NICE``, default 10; the HTTP API's fresh pool applies it)."""
+    try:
+        return min(19, max(0, int(os.environ.get(NICE_ENV, "10"))))
+    except ValueError:
+        return 10
+
+
+def lower_thread_priority(niceness: int) -> None:
+    """Make the calling thread ``niceness`` nicer (Linux schedules threads one by one; elsewhere
+    nothing happens). Under CPU contention a fresh query, CPU work in this process, then yields
+    to the stored-feature reads; on an idle machine it runs as fast as before."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + niceness))
+    except OSError:
+        pass  # not permitted or not supported: keep the priority
 
 
 def duckdb_queries() -> int:
