@@ -25,17 +25,22 @@
 
   Returns rows (keys..., tick_ts) unique per key and tick; the comments `skewless:key` and
   `skewless:instant` mark the spine for `skewless check`'s lineage. In the online render mode
-  (`render_mode`), the requested keys (`$<key>` lists) at the last tick <= `$as_of` instead.
+  (`render_mode`), the requested keys (`$<key>` lists) at the last tick <= `$as_of` instead: a
+  key has a row when it has an event at or before that tick (an event long before it still
+  gives a row: windows that have emptied are 0, not NULL, so no lower time bound applies). Each
+  event read is filtered by `key = any($<key>)` per key (for composite keys a superset; the
+  EXISTS pairs them exactly) and `ts <= tick` before the union, so a request reads only its
+  keys' events (an index on (keys, ts) serves them).
 -#}
 {% macro window_ticks(keys, events, windows, cadence, as_of=none) -%}
   {%- set as_of = as_of or var('skewless_as_of', none) -%}
   {%- set step = skewless.interval_literal(cadence, 'cadence') if cadence else none -%}
+{%- if skewless.render_mode() == 'online' %}
+{{ skewless._ticks_online(keys, events, step) }}
+{%- else %}
 with _sk_event_ts as (
 {{ skewless._ticks_event_times(keys, events) }}
 ),
-{%- if skewless.render_mode() == 'online' %}
-{{ skewless._ticks_online(keys, step) }}
-{%- else %}
 {{ skewless._ticks_offline(keys, windows, step, as_of) }}
 {%- endif %}
 {%- endmacro %}
@@ -71,13 +76,27 @@ where {{ skewless._tick_ceil('_sk_change', step) }} <= cast('{{ as_of }}' as tim
 {%- endmacro %}
 
 {#- online: the requested keys at the last tick at or before $as_of (what the store serves
-    then); a key with no event up to that tick has no row, as offline (its features are NULL) -#}
-{% macro _ticks_online(keys, step) -%}
+    then); a key with no event up to that tick has no row, as offline (its features are NULL).
+    Each event read keeps only the requested keys' events at or before the tick. -#}
+{% macro _ticks_online(keys, events, step) -%}
 {%- set tick = skewless._tick_floor('cast($as_of as timestamp)', step) -%}
-_sk_request as (
+with _sk_request as (
     select {% for key in keys -%}
       unnest(${{ key }}) as {{ skewless.quote(key) }}{{ ', ' if not loop.last }}
     {%- endfor %}
+),
+_sk_event_ts as (
+  {%- for ev in events %}
+    {%- set ts = skewless.quote(ev['ts']) %}
+    select {{ skewless.quote_all(keys, '_sk_ev.') }}, _sk_ev.{{ ts }} as _sk_ts
+    from {{ ev['relation'] }} as _sk_ev
+    where _sk_ev.{{ ts }} <= {{ tick }}
+    {%- for key in keys %}
+      and {{ skewless.column('_sk_ev', key) }} = any(${{ key }})
+    {%- endfor %}
+    {%- if not loop.last %}
+    union all{% endif %}
+  {%- endfor %}
 )
 select
     {%- for key in keys %} {{ skewless.column('_sk_request', key) }} /* skewless:key */,{% endfor %}

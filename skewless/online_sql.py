@@ -209,8 +209,47 @@ class OnlineQuery:
         return con.execute(self.sql["duckdb"], self.params(keys, as_of)).df()
 
 
+_NONDETERMINISTIC = ("random", "rand", "uuid", "gen_random_uuid", "setseed", "now")
+
+
+def _reads_tables_only(cte: exp.CTE, cte_names: set[str]) -> bool:
+    """True when ``cte`` is one SELECT of base tables (no CTE among them) that only projects
+    and filters: no aggregate, window, DISTINCT, LIMIT, set operation, subquery or volatile
+    function, so evaluating it once or once per reader gives the same rows."""
+    body = cte.this
+    if not isinstance(body, exp.Select) or any(
+        body.args.get(arg) for arg in ("group", "having", "qualify", "distinct", "limit", "with")
+    ):
+        return False
+    tables = list(body.find_all(exp.Table))
+    if not tables or any(t.name.lower() in cte_names for t in tables):
+        return False
+    if any(body.find_all(exp.Subquery, exp.Union, exp.Window, exp.AggFunc)):
+        return False
+    return not any(
+        f.sql_name().lower() in _NONDETERMINISTIC or f.name.lower() in _NONDETERMINISTIC
+        for f in body.find_all(exp.Func)
+    )
+
+
+def inline_event_reads(tree: exp.Expression) -> exp.Expression:
+    """Mark every CTE that only projects and filters base tables ``NOT MATERIALIZED`` (DuckDB
+    and PostgreSQL): a CTE read twice is otherwise materialized whole, every row of the table,
+    before the readers' filters on the requested keys and the instant apply; inlined, those
+    filters reach the table scan (and its (key, ts) index). The rows are the same either way."""
+    ctes = list(tree.find_all(exp.CTE))
+    names = {c.alias_or_name.lower() for c in ctes}
+    for cte in ctes:
+        if cte.args.get("materialized") is None and _reads_tables_only(cte, names):
+            cte.set("materialized", False)
+    return tree
+
+
 def render(view: FeatureViewSpec, online_sql: str) -> OnlineQuery:
+    """The point query of ``view`` (see :func:`point_query`) around its online-mode compiled
+    SQL, in every dialect: tables unqualified, table-reading CTEs inlined."""
     tree = unqualify_tables(sqlglot.parse_one(point_query(view, online_sql), read="duckdb"))
+    tree = inline_event_reads(tree)
     sql = {d: tree.sql(dialect=d, pretty=True) for d in DIALECTS}
     # psycopg's pyformat: a literal % (e.g. in LIKE 'a%') is written %%
     sql["postgres"] = re.sub(r"%(?!\(\w+\)s)", "%%", sql["postgres"])

@@ -191,3 +191,83 @@ def test_a_rebuilt_duckdb_file_is_reopened(built, store, tmp_path):
     os.replace(new, path)
     assert server.get([lead], ["emails_1h"], as_of=at)["emails_1h"] == [1]
     events.close()
+
+
+def _event_rows_read(plan: dict, tables: set[str]) -> int:
+    """Rows the plan's scans of ``tables`` produced or removed by a filter, over every loop
+    (what the query read from them), from EXPLAIN (ANALYZE, FORMAT JSON)."""
+    own = 0
+    if plan.get("Relation Name") in tables:
+        loops = plan.get("Actual Loops", 1)
+        own = (plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * loops
+        own += plan.get("Rows Removed by Index Recheck", 0) * loops
+    return own + sum(_event_rows_read(p, tables) for p in plan.get("Plans", []))
+
+
+def test_postgres_online_sql_reads_only_the_requested_keys_events(built, postgres_build):
+    """On the PostgreSQL build (its staging tables carry the (lead_id, event time) index of
+    macros/event_store_index.sql), the fresh view's online SQL reads at most the requested
+    lead's own events from stg_crm__emails and stg_crm__web_visits, not the tables: the key and
+    instant filters reach the scans. The old rendering read every event (a materialized CTE of
+    each whole table, and a union of all events)."""
+    from skewless.online_sql import load_online_sql
+
+    sql = load_online_sql(built, views=[VIEW])[VIEW].sql["postgres"]
+    con = psycopg2.connect(postgres_build.dsn)
+    con.autocommit = True
+    tables = {"stg_crm__emails", "stg_crm__web_visits"}
+    with con.cursor() as cur:
+        cur.execute(
+            "select count(*) from pg_indexes where tablename = any(%s) and indexdef like "
+            "'%%(lead_id, %%'",
+            [sorted(tables)],
+        )
+        assert cur.fetchone()[0] == 2, "the event_store_index post-hook made no index"
+        cur.execute(
+            "select lead_id, count(*), max(sent_at) from stg_crm__emails group by 1 "
+            "order by 2 desc, 1 limit 3"
+        )
+        busiest = cur.fetchall()
+        total = 0
+        for table in sorted(tables):
+            cur.execute(f"select count(*) from {table}")
+            total += cur.fetchone()[0]
+        for lead, _, last in busiest:
+            for at in (last, last + timedelta(minutes=30)):
+                cur.execute(
+                    "select (select count(*) from stg_crm__emails where lead_id = %(k)s) + "
+                    "(select count(*) from stg_crm__web_visits where lead_id = %(k)s)",
+                    {"k": lead},
+                )
+                own = cur.fetchone()[0]
+                cur.execute(
+                    "explain (analyze, format json) " + sql, {"as_of": at, "lead_id": [lead]}
+                )
+                read = _event_rows_read(cur.fetchone()[0][0]["Plan"], tables)
+                assert read <= 3 * own < total, (lead, at, read, own, total)
+    con.close()
+
+
+def test_fresh_threads_are_nicer_and_others_are_not(monkeypatch):
+    """The HTTP API's fresh pool lowers its threads' priority (Linux: per thread), so fresh SQL
+    yields the CPU to stored reads under contention; the calling thread keeps its own."""
+    import threading
+
+    from skewless.serving.event_store import fresh_niceness, lower_thread_priority
+
+    monkeypatch.setenv("SKEWLESS_FRESH_NICE", "7")
+    assert fresh_niceness() == 7
+    monkeypatch.setenv("SKEWLESS_FRESH_NICE", "not a number")
+    assert fresh_niceness() == 10
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = []
+
+    def work():
+        lower_thread_priority(3)
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen == [min(19, main + 3)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main

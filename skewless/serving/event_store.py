@@ -31,7 +31,43 @@ from skewless.project import Project, connect_duckdb
 
 EVENT_STORE_ENV = "SKEWLESS_EVENT_STORE"
 TIMEOUT_ENV = "SKEWLESS_STORE_TIMEOUT"  # seconds; connect and statement timeout of every store
+QUERIES_ENV = "SKEWLESS_DUCKDB_QUERIES"  # fresh DuckDB queries running at once in this process
+NICE_ENV = "SKEWLESS_FRESH_NICE"  # how much nicer the threads running fresh queries are
 POOL_SIZE = 8
+
+
+def fresh_niceness() -> int:
+    """How much nicer (0-19) than the server the threads running fresh queries are
+    (``$SKEWLESS_FRESH_NICE``, default 10; the HTTP API's fresh pool applies it)."""
+    try:
+        return min(19, max(0, int(os.environ.get(NICE_ENV, "10"))))
+    except ValueError:
+        return 10
+
+
+def lower_thread_priority(niceness: int) -> None:
+    """Make the calling thread ``niceness`` nicer (Linux schedules threads one by one; elsewhere
+    nothing happens). Under CPU contention a fresh query, CPU work in this process, then yields
+    to the stored-feature reads; on an idle machine it runs as fast as before."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + niceness))
+    except OSError:
+        pass  # not permitted or not supported: keep the priority
+
+
+def duckdb_queries() -> int:
+    """How many fresh queries the DuckDB event store runs at once (``$SKEWLESS_DUCKDB_QUERIES``,
+    default half the cores, at least 1): a fresh query is CPU work in this process, so bounding
+    it leaves the other cores to stored-feature reads (docs/serving.md)."""
+    default = max(1, (os.cpu_count() or 2) // 2)
+    try:
+        return max(1, int(os.environ.get(QUERIES_ENV, default)))
+    except ValueError:
+        return default
 
 
 def store_timeout() -> float:
@@ -71,6 +107,7 @@ class DuckDBEvents:
             raise FileNotFoundError(f"event store {path} does not exist: run `dbt build` first")
         self.root = root or self.path.parent
         self._lock = threading.Lock()
+        self._running = threading.BoundedSemaphore(duckdb_queries())
         self._local = threading.local()
         self._generation = 0
         self._dir = Path(tempfile.mkdtemp(prefix="skewless-events-"))
@@ -118,11 +155,13 @@ class DuckDBEvents:
         return local.cursor
 
     def query(self, query: OnlineQuery, params: dict) -> list[dict]:
-
+        """The rows of ``query`` for ``params``; at most :func:`duckdb_queries` run at once."""
         try:
-            cur = self._cursor().execute(query.sql["duckdb"], params)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            with self._running:
+                cur = self._cursor().execute(query.sql["duckdb"], params)
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+            return [dict(zip(names, row)) for row in rows]
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             self._local.cursor = None
             raise StoreUnavailable(f"event store {self.path}: {exc}") from None

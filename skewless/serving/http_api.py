@@ -45,6 +45,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
 from skewless.bundle import ModelBundle
+from skewless.serving.event_store import fresh_niceness, lower_thread_priority
 from skewless.serving.request_keys import TooManyKeys
 from skewless.serving.server import BadRequest, FeatureServer, StoreUnavailable, UnknownFeature
 
@@ -175,7 +176,11 @@ def create_app(
         title="skewless", description=__doc__, docs_url=None, redoc_url=None, openapi_url=None
     )
     stored = ThreadPoolExecutor(STORED_WORKERS, thread_name_prefix="skewless-stored")
-    fresh = ThreadPoolExecutor(FRESH_WORKERS, thread_name_prefix="skewless-fresh")
+    fresh = ThreadPoolExecutor(  # nicer threads: fresh SQL yields the CPU to stored reads
+        FRESH_WORKERS,
+        thread_name_prefix="skewless-fresh",
+        initializer=lambda: lower_thread_priority(fresh_niceness()),
+    )
     model = (
         None
         if bundle is None
