@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -32,10 +32,15 @@ _redis_dbs = itertools.count(1)
 
 
 def one_view_project(
-    name: str, path: Path, features: tuple[Column, ...], key: str = "k", key_type: str = "bigint"
+    name: str,
+    path: Path,
+    features: tuple[Column, ...],
+    key: str = "k",
+    key_type: str = "bigint",
+    ttl: timedelta | None = None,
 ) -> ProjectSpec:
     """A project of one feature view ``name`` over the parquet ``path``: entity ``thing`` with
-    join key ``key``, event time ``e``, created time ``c``, no ttl, lag or cadence."""
+    join key ``key``, event time ``e``, created time ``c``, ``ttl``, no lag or cadence."""
     view = FeatureViewSpec(
         name=name,
         unique_id=f"model.{name}.{name}",
@@ -45,7 +50,7 @@ def one_view_project(
         entities=(EntitySpec("thing", key, key_type),),
         timestamp="e",
         created="c",
-        ttl=None,
+        ttl=ttl,
         cadence=None,
         lag=None,
         features=features,
