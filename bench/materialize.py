@@ -12,8 +12,10 @@ method in its own process (peak RSS is per method):
   the clock starts): SQLite ``executemany`` in Feast's layout, Redis ``HSET`` of the fields per
   key through a redis-py pipeline.
 
-Prints ``name: value`` lines: entities/s and peak RSS per method, ratios, whether the stores
-written by stock and ours hold the same values, and the load average.
+Prints ``name: value`` lines: entities/s, CPU seconds (and the redis-server's) and peak RSS per
+method, ratios of time and of CPU (CPU is what the load of other work on the machine distorts
+least), whether the stores written by stock and ours hold the same values, and the load
+average. Every method must leave all N entities in its store, or the run fails.
 """
 
 from __future__ import annotations
@@ -68,26 +70,13 @@ def store_for(folder: Path, backend: str, method: str, data: Path, redis_db: str
     from feast import FeatureStore, RepoConfig
 
     from skewless.feast.definitions import build
-    from skewless.manifest import Column, EntitySpec, FeatureViewSpec, ProjectSpec
+    from skewless.manifest import Column
+    from support.stores import one_view_project
 
     features = tuple(
         [Column(f"i{i}", "bigint") for i in range(4)]
         + [Column(f"d{i}", "double") for i in range(4)]
         + [Column("s", "varchar"), Column("b", "boolean")]
-    )
-    view = FeatureViewSpec(
-        name="bench",
-        unique_id="model.bench.bench",
-        description="",
-        path=data,
-        checksum="",
-        entities=(EntitySpec("thing", "k", "bigint"),),
-        timestamp="e",
-        created="c",
-        ttl=None,
-        cadence=None,
-        lag=None,
-        features=features,
     )
     online = (
         {"type": "sqlite", "path": str(folder / "online.db")}
@@ -110,13 +99,15 @@ def store_for(folder: Path, backend: str, method: str, data: Path, redis_db: str
             repo_path=str(folder),
         )
     )
-    defs = build(ProjectSpec({"bench": view}, {}))
+    defs = build(one_view_project("bench", data, features))
     store.apply([*defs.entities.values(), *defs.feature_views.values()])
     return store
 
 
-def raw_write(store, backend: str) -> float:
-    """Encode untimed, then time the store's own bulk write of the same bytes."""
+def raw_write(store, backend: str) -> tuple[float, float]:
+    """Encode untimed, then time the store's own bulk write of the same bytes: (seconds, CPU
+    seconds of this process)."""
+    import pyarrow as pa
     from feast.infra.online_stores.helpers import _mmh3
 
     from skewless.feast.engine import encode_batch
@@ -125,8 +116,11 @@ def raw_write(store, backend: str) -> float:
     view = store.get_feature_view("bench")
     keys = {c.name: c.dtype.to_value_type() for c in view.entity_columns}
     feats = {f.name: f.dtype.to_value_type() for f in view.features}
-    _, batches = pick_batches(view.batch_source, list(keys), list(feats), None, END, 10**9)
-    batch = next(iter(batches))
+    total, batches = pick_batches(view.batch_source, list(keys), list(feats), None, END, 10**9)
+    # every batch: DuckDB streams at most 122,880 rows a batch whatever the size asked
+    batch = pa.Table.from_batches(list(batches)).combine_chunks().to_batches()[0]
+    if batch.num_rows != total:
+        raise RuntimeError(f"raw floor: {batch.num_rows} rows encoded of {total}")
     enc = encode_batch(batch, keys, feats, "e", "c", backend)
     ek = enc.entity_keys.to_list()
     values = {f: enc.values[f].to_list() for f in feats}
@@ -141,7 +135,7 @@ def raw_write(store, backend: str) -> float:
         con = sqlite3.connect(Path(store.config.repo_path) / "online.db", isolation_level=None)
         for pragma in SQLITE_PRAGMAS:  # the same settings as the engine's connection
             con.execute(pragma)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), cpu_seconds()
         con.execute("begin")
         con.executemany(
             "insert into bench_bench (entity_key, feature_name, value, value_text, "
@@ -149,7 +143,7 @@ def raw_write(store, backend: str) -> float:
             rows,
         )
         con.execute("commit")
-        return time.perf_counter() - t
+        return time.perf_counter() - t, cpu_seconds() - cpu
     client = store._get_provider().online_store._get_client(store.config.online_store)
     names = [b"_ts:bench"] + [_mmh3(f"bench:{f}") for f in feats]
     ts = enc.proto_ts.to_list()
@@ -157,13 +151,13 @@ def raw_write(store, backend: str) -> float:
         (k + b"bench", dict(zip(names, [ts[i]] + [values[f][i] for f in feats])))
         for i, k in enumerate(ek)
     ]
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), cpu_seconds()
     for a in range(0, len(mappings), 10000):
         with client.pipeline(transaction=False) as pipe:
             for key, mapping in mappings[a : a + 10000]:
                 pipe.hset(key, mapping=mapping)
             pipe.execute()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, cpu_seconds() - cpu
 
 
 def worker(backend: str, method: str, n: int, folder: str, redis_db: str) -> None:
@@ -172,15 +166,30 @@ def worker(backend: str, method: str, n: int, folder: str, redis_db: str) -> Non
 
     data = make_data(n)
     store = store_for(Path(folder), backend, method, data, redis_db)
+    server = server_cpu_seconds(store) if backend == "redis" else 0.0
     if method == "raw":
-        seconds = raw_write(store, backend)
+        seconds, cpu = raw_write(store, backend)
     else:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), cpu_seconds()
         with contextlib.redirect_stdout(io.StringIO()):
             store.materialize(START - timedelta(days=1), END)
-        seconds = time.perf_counter() - t
-    rss = peak_rss_mb()
-    print(json.dumps({"seconds": seconds, "rss_mb": rss}))
+        seconds, cpu = time.perf_counter() - t, cpu_seconds() - cpu
+    server = server_cpu_seconds(store) - server if backend == "redis" else 0.0
+    out = {"seconds": seconds, "cpu_s": cpu, "server_cpu_s": server, "rss_mb": peak_rss_mb()}
+    print(json.dumps(out))
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process, every thread (DuckDB's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu_seconds(store) -> float:
+    """The redis-server's CPU so far (INFO cpu): the work each method leaves to the server."""
+    client = store._get_provider().online_store._get_client(store.config.online_store)
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def peak_rss_mb() -> float:
@@ -198,6 +207,20 @@ def run(backend, method, n, folder, redis_db) -> dict:
     if out.returncode:
         raise RuntimeError(f"{backend} {method} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def stored_entities(backend: str, folder: Path, address: str, db: int) -> int:
+    """How many entities a method's store holds (every method must write all of them)."""
+    if backend == "sqlite":
+        with sqlite3.connect(folder / "online.db") as con:
+            rows = con.execute("select count(*), count(distinct entity_key) from bench_bench")
+            count, entities = rows.fetchone()
+        return entities if count == 10 * entities else -1
+    from redis import Redis
+
+    host, port = address.split(":")
+    client = Redis(host=host, port=int(port), db=db)
+    return sum(1 for key in client.scan_iter(count=10000) if not key.startswith(b"skewless:"))
 
 
 def sqlite_state(folder: Path) -> list:
@@ -245,9 +268,17 @@ def main() -> None:
                 got[method] = run(backend, method, n, folder, f"{address},db={db}")
                 print(f"{backend}_{method}_entities_per_s: {n / got[method]['seconds']:.0f}")
                 print(f"{backend}_{method}_peak_rss_mb: {got[method]['rss_mb']:.0f}")
+                print(f"{backend}_{method}_cpu_s: {got[method]['cpu_s']:.2f}")
+                if backend == "redis":
+                    print(f"redis_{method}_server_cpu_s: {got[method]['server_cpu_s']:.2f}")
+                stored = stored_entities(backend, folder, address, db)
+                if stored != n:
+                    raise SystemExit(f"{backend} {method}: {stored} entities stored, not {n}")
             if {"ours", "raw"} <= set(got):
                 ratio = got["ours"]["seconds"] / got["raw"]["seconds"]
                 print(f"{backend}_ours_vs_raw_time_ratio: {ratio:.2f}")
+                cpu = {m: got[m]["cpu_s"] + got[m]["server_cpu_s"] for m in ("ours", "raw")}
+                print(f"{backend}_ours_vs_raw_cpu_ratio: {cpu['ours'] / cpu['raw']:.2f}")
             if not {"ours", "stock"} <= set(got):
                 continue
             speedup = got["stock"]["seconds"] / got["ours"]["seconds"]

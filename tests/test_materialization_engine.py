@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 
 from skewless.feast.materialize import materialize
-from skewless.manifest import Column, EntitySpec, FeatureViewSpec, ProjectSpec
+from skewless.manifest import Column, ProjectSpec
 from skewless.watermark import store_behind, store_watermarks
-from support.stores import feast_store
+from support.stores import feast_store, one_view_project
 
 EPOCH = datetime(1970, 1, 1)
 START = datetime(1969, 12, 30, 23, 0, 0, 250)
@@ -76,21 +76,7 @@ def write_rows(path: Path, seed: int, n_keys: int = 300) -> pd.DataFrame:
 
 
 def project(path: Path) -> ProjectSpec:
-    view = FeatureViewSpec(
-        name="things",
-        unique_id="model.x.things",
-        description="",
-        path=path,
-        checksum="",
-        entities=(EntitySpec("thing", "k", "bigint"),),
-        timestamp="e",
-        created="c",
-        ttl=None,
-        cadence=None,
-        lag=None,
-        features=FEATURES,
-    )
-    return ProjectSpec({"things": view}, {})
+    return one_view_project("things", path, FEATURES)
 
 
 def sqlite_rows(store) -> list[tuple]:

@@ -127,15 +127,19 @@ local order_field = ARGV[2]
 local ttl = tonumber(ARGV[3])
 local base = 3 + n
 local written = 0
+local args = {order_field, false}
+for j = 1, n do
+  args[2 * j + 1] = ARGV[3 + j]
+  args[2 * j + 2] = false
+end
 for i, key in ipairs(KEYS) do
   local at = base + (i - 1) * (n + 1)
   local order = ARGV[at + 1]
   local stored = redis.call('HGET', key, order_field)
   if (not stored) or stored <= order then
-    local args = {order_field, order}
+    args[2] = order
     for j = 1, n do
-      args[#args + 1] = ARGV[3 + j]
-      args[#args + 1] = ARGV[at + 1 + j]
+      args[2 * j + 2] = ARGV[at + 1 + j]
     end
     redis.call('HSET', key, unpack(args))
     if ttl > 0 then redis.call('EXPIRE', key, ttl) end

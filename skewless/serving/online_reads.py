@@ -3,12 +3,16 @@
 Stock ``online_read`` builds an ``EntityKey`` proto per key, serializes it in Python and parses a
 ``Value`` proto per feature. Here (same layout, same answers):
 
-- SQLite: one query per request (``entity_key in (...) and feature_name in (...)``) on a
-  connection per thread, opened read-only (WAL: readers never wait for the materializer);
+- SQLite: one query per request (``entity_key in (...)``, plus ``feature_name in (...)`` when
+  only some of the view's features are asked), pivoted by SQLite into one row per key (its event
+  time and each feature's value), on a read-only connection per thread (WAL: readers never wait
+  for the materializer);
 - Redis: one pipeline of ``HMGET`` (the requested fields and ``_ts:<view>``) per request;
-- keys serialized with :func:`skewless.feast.encoding.entity_key_column`, values decoded by
-  their tag without building protos (:func:`decode_value`).
+- keys serialized in bulk with :func:`skewless.feast.encoding.entity_key_column`; values decoded
+  without protos by a decoder chosen once per feature from its type (:func:`decoder_for`: a
+  fast path for the bytes stock Feast writes, :func:`decode_value` for anything else).
 
+The SQL, the Redis fields and the decoders are made once per view and list of features.
 :func:`read_view` returns, per key, ``(event time, {feature: python value})`` or ``(None,
 None)`` when the store holds nothing for it: what ``online_read`` returns, minus the protos.
 Interpretation (ttl, freshness) stays with the caller.
@@ -19,7 +23,10 @@ from __future__ import annotations
 import sqlite3
 import struct
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
+from typing import Callable
 
 import pyarrow as pa
 
@@ -68,6 +75,44 @@ def decode_value(buf: bytes | None):
     return feast_value_type_to_python_type(value) if value.WhichOneof("val") else None
 
 
+def _decode_double(buf: bytes | None):
+    if buf and buf[0] == 0x29 and len(buf) == 9:
+        return _UNPACK_DOUBLE(buf, 1)[0]
+    return decode_value(buf)
+
+
+def _decode_int(buf: bytes | None):
+    if buf and len(buf) == 2 and (buf[0] == 0x20 or buf[0] == 0x18) and buf[1] < 0x80:
+        return buf[1]  # one varint byte: 0..127
+    return decode_value(buf)
+
+
+def _decode_string(buf: bytes | None):
+    if buf and buf[0] == 0x12 and len(buf) >= 2 and buf[1] < 0x80 and len(buf) == buf[1] + 2:
+        return buf[2:].decode()
+    return decode_value(buf)
+
+
+def _decode_bool(buf: bytes | None):
+    if buf and buf[0] == 0x38 and len(buf) == 2 and buf[1] < 2:
+        return buf[1] == 1
+    return decode_value(buf)
+
+
+def decoder_for(value_type) -> Callable[[bytes | None], object]:
+    """The decoder of a feature of Feast ``value_type``: a fast path for the bytes stock Feast
+    writes for that type, :func:`decode_value` for anything else (another tag: still exact)."""
+    from feast.value_type import ValueType
+
+    return {
+        ValueType.DOUBLE: _decode_double,
+        ValueType.INT64: _decode_int,
+        ValueType.INT32: _decode_int,
+        ValueType.STRING: _decode_string,
+        ValueType.BOOL: _decode_bool,
+    }.get(value_type, decode_value)
+
+
 def _proto_timestamp(buf: bytes | None) -> datetime | None:
     """A serialized ``google.protobuf.Timestamp`` as an aware UTC datetime."""
     if buf is None:
@@ -110,6 +155,7 @@ class OnlineReader:
         self.config = store.config
         self.backend = _backend(self.config)
         self._local = threading.local()
+        self._plans: dict[tuple, _ReadPlan] = {}
         if self.backend == "sqlite":
             self.path = sqlite_path(self.config)
         else:
@@ -126,64 +172,116 @@ class OnlineReader:
 
     def read_view(self, view, rows: list[tuple], names: list[str]) -> list[tuple]:
         """Per row of join key values: (event time, {name: value}) or (None, None)."""
-        keys = serialized_keys(
-            [c.name for c in view.entity_columns],
-            [c.dtype.to_value_type() for c in view.entity_columns],
-            rows,
-        )
+        plan = self._plan(view, tuple(names))
+        keys = serialized_keys(plan.join_keys, plan.key_types, rows)
         if self.backend == "sqlite":
-            return self._read_sqlite(view, keys, names)
-        return self._read_redis(view, keys, names)
+            return self._read_sqlite(plan, keys)
+        return self._read_redis(plan, keys)
 
-    def _read_sqlite(self, view, keys: list[bytes], names: list[str]) -> list[tuple]:
-        from feast.infra.online_stores.sqlite import _table_id
-
-        table = _table_id(
-            self.config.project, view, self.config.registry.enable_online_feature_view_versioning
+    def _plan(self, view, names: tuple[str, ...]) -> "_ReadPlan":
+        """What reading ``names`` of ``view`` takes, made once per view and list of names."""
+        cache_key = (view.name, id(view), names)
+        plan = self._plans.get(cache_key)
+        if plan is not None and plan.view is view:
+            return plan
+        types = {f.name: f.dtype.to_value_type() for f in view.features}
+        plan = _ReadPlan(
+            view=view,
+            names=names,
+            join_keys=[c.name for c in view.entity_columns],
+            key_types=[c.dtype.to_value_type() for c in view.entity_columns],
+            decoders=[decoder_for(types.get(n)) for n in names],
+            every_feature=set(names) >= set(types),
+            table=self._table(view),
         )
-        sql = (
-            f'select entity_key, feature_name, value, event_ts from "{table}" '
-            f"where entity_key in ({','.join('?' * len(keys))}) "
-            f"and feature_name in ({','.join('?' * len(names))})"
-        )
-        found: dict[bytes, tuple] = {}
-        for key, name, value, ts in self._sqlite().execute(sql, [*keys, *names]):
-            entry = found.get(key)
-            if entry is None:
-                entry = found[key] = (_sqlite_ts(ts), {})
-            entry[1][name] = decode_value(value)
-        out = []
-        for key in keys:
-            entry = found.get(key)
-            if entry is None:
-                out.append((None, None))
-            else:
-                out.append((entry[0], {n: entry[1].get(n) for n in names}))
-        return out
+        if len(self._plans) > 1024:
+            self._plans.clear()
+        self._plans[cache_key] = plan
+        return plan
 
-    def _read_redis(self, view, keys: list[bytes], names: list[str]) -> list[tuple]:
-        from feast.infra.online_stores.helpers import _mmh3
+    def _table(self, view) -> str:
+        """The view's SQLite table, or its Redis hash field prefix (Feast's naming)."""
+        if self.backend == "sqlite":
+            from feast.infra.online_stores.sqlite import _table_id
+
+            versioning = self.config.registry.enable_online_feature_view_versioning
+            return _table_id(self.config.project, view, versioning)
         from feast.infra.online_stores.redis import _versioned_fv_name
 
-        fv = _versioned_fv_name(view, self.config)
-        fields = [_mmh3(f"{fv}:{n}") for n in names] + [f"_ts:{fv}".encode()]
+        return _versioned_fv_name(view, self.config)
+
+    def _read_sqlite(self, plan: "_ReadPlan", keys: list[bytes]) -> list[tuple]:
+        """One query for every key, pivoted by SQLite into a row per key (its event time and
+        each asked feature's value), so Python touches a row per key, not per value."""
+        sql = plan.sqlite_select + f"({','.join('?' * len(keys))})"
+        params = list(keys)
+        if not plan.every_feature:
+            sql += f" and feature_name in ({','.join('?' * len(plan.names))})"
+            params += plan.names
+        found = {row[0]: row for row in self._sqlite().execute(sql + plan.sqlite_group, params)}
+        decoders, names = plan.decoders, plan.names
+        out = []
+        times: dict = {}
+        for key in keys:
+            row = found.get(key)
+            if row is None:
+                out.append((None, None))
+                continue
+            when = times.get(row[1])
+            if when is None:
+                when = times[row[1]] = _sqlite_ts(row[1])
+            out.append((when, {n: d(v) for n, d, v in zip(names, decoders, row[2:])}))
+        return out
+
+    def _read_redis(self, plan: "_ReadPlan", keys: list[bytes]) -> list[tuple]:
+        """One pipeline of ``HMGET`` (the asked fields and ``_ts:<view>``) for every key."""
+        fields = plan.redis_fields
         project = self.config.project.encode()
         with self.client.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.hmget(key + project, fields)
             replies = pipe.execute()
+        decoders, names = plan.decoders, plan.names
         out = []
         for reply in replies:
             if reply[-1] is None:
                 out.append((None, None))
             else:
-                out.append(
-                    (
-                        _proto_timestamp(reply[-1]),
-                        {n: decode_value(v) for n, v in zip(names, reply)},
-                    )
-                )
+                values = {n: d(v) for n, d, v in zip(names, decoders, reply)}
+                out.append((_proto_timestamp(reply[-1]), values))
         return out
+
+
+@dataclass
+class _ReadPlan:
+    """A view's read of some features: key names and types, decoders, the table or prefix."""
+
+    view: object
+    names: tuple[str, ...]
+    join_keys: list[str]
+    key_types: list
+    decoders: list[Callable[[bytes | None], object]]
+    every_feature: bool  # the names cover every feature of the view
+    table: str  # SQLite: the table; Redis: the versioned view name (the hash fields' prefix)
+
+    @cached_property
+    def sqlite_select(self) -> str:
+        """The SQLite query up to ``entity_key in``: a row per key, its latest event time and
+        each name's value (Feast's table holds a row per key and feature)."""
+        table = self.table.replace('"', '""')
+        values = ", ".join(
+            "max(case feature_name when '{}' then value end)".format(n.replace("'", "''"))
+            for n in self.names
+        )
+        return f'select entity_key, max(event_ts), {values} from "{table}" where entity_key in '
+
+    sqlite_group = " group by entity_key"
+
+    @cached_property
+    def redis_fields(self) -> list[bytes]:
+        from feast.infra.online_stores.helpers import _mmh3
+
+        return [_mmh3(f"{self.table}:{n}") for n in self.names] + [f"_ts:{self.table}".encode()]
 
 
 def _sqlite_ts(value) -> datetime | None:

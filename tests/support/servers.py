@@ -95,17 +95,19 @@ class Redis:
         return f"127.0.0.1:{self.port}"
 
 
-@contextmanager
-def redis_server(dump_dir: str | os.PathLike | None = None) -> Iterator[Redis]:
-    """A throwaway redis-server on 127.0.0.1, stopped afterwards. It never saves by itself; with
-    ``dump_dir`` it loads ``dump_dir/online.rdb`` at start if there is one, and a ``SAVE`` writes
-    it there (the online benchmark keeps its materialized store that way)."""
+def start_redis(
+    dump_dir: str | os.PathLike | None = None, port: int | None = None
+) -> subprocess.Popen:
+    """Start a redis-server on 127.0.0.1:``port`` (a free one when None) and wait until it
+    answers PING (after loading ``dump_dir/online.rdb``, if there is one). It never saves by
+    itself; with ``dump_dir`` a ``SAVE`` writes there. The caller stops it (``terminate``,
+    ``wait``): a benchmark stops and restarts one on the same port and dump to inject a fault."""
     exe = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not os.path.exists(exe):
         raise RuntimeError(
             "redis-server not found: `apt-get install -y redis-server` (make test does this)"
         )
-    port = free_port()
+    port = port or free_port()
     dump = ["--dir", str(dump_dir), "--dbfilename", "online.rdb"] if dump_dir is not None else []
     proc = subprocess.Popen(
         [
@@ -125,22 +127,32 @@ def redis_server(dump_dir: str | os.PathLike | None = None) -> Iterator[Redis]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    proc.port = port  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):  # -LOADING while it reads the dump
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"redis-server did not start: {proc.stderr.read().decode()[-500:]}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def redis_server(
+    dump_dir: str | os.PathLike | None = None, port: int | None = None
+) -> Iterator[Redis]:
+    """A throwaway redis-server (:func:`start_redis`) on ``port`` or a free one, stopped
+    afterwards."""
+    proc = start_redis(dump_dir, port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):  # -LOADING while it reads the dump
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"redis-server did not start: {proc.stderr.read().decode()[-500:]}"
-                )
-            time.sleep(0.05)
-        yield Redis(port)
+        yield Redis(proc.port)  # type: ignore[attr-defined]
     finally:
         proc.terminate()
         proc.wait(timeout=10)

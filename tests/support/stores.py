@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -21,7 +21,7 @@ from feast.protos.feast.types.Value_pb2 import Value
 from feast.type_map import feast_value_type_to_python_type
 
 from skewless.feast.definitions import build
-from skewless.manifest import ProjectSpec
+from skewless.manifest import Column, EntitySpec, FeatureViewSpec, ProjectSpec
 from skewless.project import Project
 from support.reference import View
 
@@ -29,6 +29,33 @@ SKEWLESS_OFFLINE = {"type": "skewless.feast.offline_store.SkewlessOfflineStore"}
 SKEWLESS_ENGINE = {"type": "skewless.feast.engine.SkewlessEngine", "progress": "none"}
 STOCK_OFFLINE = {"type": "duckdb"}
 _redis_dbs = itertools.count(1)
+
+
+def one_view_project(
+    name: str,
+    path: Path,
+    features: tuple[Column, ...],
+    key: str = "k",
+    key_type: str = "bigint",
+    ttl: timedelta | None = None,
+) -> ProjectSpec:
+    """A project of one feature view ``name`` over the parquet ``path``: entity ``thing`` with
+    join key ``key``, event time ``e``, created time ``c``, ``ttl``, no lag or cadence."""
+    view = FeatureViewSpec(
+        name=name,
+        unique_id=f"model.{name}.{name}",
+        description="",
+        path=path,
+        checksum="",
+        entities=(EntitySpec("thing", key, key_type),),
+        timestamp="e",
+        created="c",
+        ttl=ttl,
+        cadence=None,
+        lag=None,
+        features=features,
+    )
+    return ProjectSpec({name: view}, {})
 
 
 def online_config(backend: str, folder: Path, redis=None) -> dict:
