@@ -14,8 +14,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
 
 STORE_YAML_ENV = "FEAST_FS_YAML_FILE_PATH"
 
@@ -97,9 +101,10 @@ class Project:
         self.prepare()
         return self.run("dbt", *args)
 
-    def dbt_in_process(self, *args: str) -> None:
-        """Run a dbt command in this process (``dbtRunner``): no interpreter start-up and no
-        second import of dbt, for the read-only ``compile`` calls of ``skewless check``. The
+    def dbt_in_process(self, *args: str) -> "dbtRunnerResult":
+        """Run a dbt command in this process (``dbtRunner``) and return dbt's result object
+        (``.result``: the run's results, each with its ``node``, e.g. ``compiled_code``): no
+        interpreter start-up and no second import of dbt, and no output to parse. The
         DuckDB file dbt opened is closed again before this returns, so a later ``dbt build``
         (another process, a writer) is never locked out. Raises :class:`StepFailed` naming what
         failed."""
@@ -128,6 +133,7 @@ class Project:
             ]
             detail = result.exception or "; ".join(f for f in failures if f) or "see logs/dbt.log"
             raise StepFailed(f"`dbt {' '.join(args)}` failed: {detail}")
+        return result
 
     def feast(self, *args: str) -> str:
         self.prepare()
