@@ -158,13 +158,13 @@ def compile_mode_incremental(project: Project, mode: str, dbt_vars: dict) -> tup
         return 0, len(models)
     args = ["compile", "--target", COMPILE_TARGET, "--target-path", str(target)]
     args += ["--vars", json.dumps({**dbt_vars, "skewless_mode": mode}, sort_keys=True)]
-    args += ["--log-level", "none", "--indirect-selection", "empty"]
+    args += ["--indirect-selection", "empty"]
     if incremental:
         args += ["--select", f"state:modified+,{SELECT}", "--state", str(state.parent)]
         args += ["--no-write-json"]
     else:
         args += ["--select", SELECT]
-    result = project.dbt_in_process(*args)
+    result = project.dbt_in_process(*args, quiet=True)
     fresh = {
         r.node.name: r.node.compiled_code
         for r in (result.result.results if result.result is not None else [])
