@@ -10,8 +10,10 @@ keeps every model's compiled SQL and what it was compiled from:
   is not run at all (not even imported);
 - some files changed: dbt compiles ``state:modified+`` against ``state/manifest.json`` (the
   manifest of the last full compile): the models whose SQL, yml, config or macros changed since
-  then, and everything downstream of them, as dbt itself decides; every other model's SQL is
-  reused. No manifest is written (``--no-write-json``): writing it costs more than the compile;
+  then, and everything downstream of them, as dbt itself decides, plus every model compiled
+  since the last full compile (``dirty``: it may have changed back to what the state holds);
+  every other model's SQL is reused. No manifest is written (``--no-write-json``): writing it
+  costs more than the compile;
 - no state, or the settings changed (dbt version, the vars given, ``dbt_project.yml``,
   ``profiles.yml``, ``packages.yml``, the ``DBT_*`` and ``SKEWLESS_*`` environment, which
   dbt's state comparison does not see): every model is compiled and the state saved.
@@ -39,7 +41,8 @@ from skewless.project import Project
 
 MODES = ("portable", "online")
 COMPILED_FILE = "compiled.json"
-"""Per mode: ``{"settings": .., "files": .., "models": {name: compiled SQL}}``."""
+"""Per mode: ``{"settings": .., "files": .., "models": {name: compiled SQL}, "dirty": [names
+compiled since the last full compile]}``."""
 STATE_DIR = "state"
 RENDERED_FILE = ".rendered.json"
 """In target/online_sql: view name -> [hash of what its files were rendered from, hash of
@@ -154,13 +157,14 @@ def compile_mode_incremental(project: Project, mode: str, dbt_vars: dict) -> tup
     cached = _read_json(target / COMPILED_FILE)
     incremental = cached.get("settings") == settings and state.exists()
     models = dict(cached.get("models") or {}) if incremental else {}
+    dirty = sorted(cached.get("dirty") or []) if incremental else []
     if incremental and cached.get("files") == files:
         return 0, len(models)
     args = ["compile", "--target", COMPILE_TARGET, "--target-path", str(target)]
     args += ["--vars", json.dumps({**dbt_vars, "skewless_mode": mode}, sort_keys=True)]
     args += ["--indirect-selection", "empty"]
-    if incremental:
-        args += ["--select", f"state:modified+,{SELECT}", "--state", str(state.parent)]
+    if incremental:  # changed since the state, or compiled since it (maybe changed back)
+        args += ["--select", f"state:modified+,{SELECT}", *dirty, "--state", str(state.parent)]
         args += ["--no-write-json"]
     else:
         args += ["--select", SELECT]
@@ -180,7 +184,11 @@ def compile_mode_incremental(project: Project, mode: str, dbt_vars: dict) -> tup
         and (project.root / n.get("original_file_path", "")).exists()
     }
     models = {k: v for k, v in {**models, **fresh}.items() if k in existing or k in fresh}
-    _write_json(target / COMPILED_FILE, {"settings": settings, "files": files, "models": models})
+    dirty = sorted((set(dirty) | set(fresh)) & set(models)) if incremental else []
+    _write_json(
+        target / COMPILED_FILE,
+        {"settings": settings, "files": files, "models": models, "dirty": dirty},
+    )
     return len(fresh), len(models)
 
 
