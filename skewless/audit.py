@@ -31,7 +31,7 @@ from skewless.audit_page import number
 from skewless.clock import naive_utc
 from skewless.manifest import FeatureViewSpec
 from skewless.online_sql import COMPILE_TARGET, MODES_DIR, unqualify_tables
-from skewless.project import Project
+from skewless.project import Project, inline_sql
 from skewless.serving.server import FeatureServer
 
 SPINE = "_sk_audit_spine"
@@ -138,9 +138,8 @@ def offline_sql(project: Project, views: list[FeatureViewSpec], keys: list[str])
         f"{{{{ skewless.asof_join(spine='{SPINE}', spine_columns={keys + [AS_OF]!r}, "
         f"spine_ts='{AS_OF}', feature_views=[{refs}], full_feature_names=true) }}}}"
     )
-    sql = project.dbt(
+    result = project.dbt(
         "compile",
-        "--quiet",
         "--target",
         COMPILE_TARGET,
         "--inline",
@@ -148,6 +147,7 @@ def offline_sql(project: Project, views: list[FeatureViewSpec], keys: list[str])
         "--target-path",
         str(project.root / MODES_DIR / "audit"),
     )
+    sql = inline_sql(result)
     return unqualify_tables(sqlglot.parse_one(sql, read="duckdb")).sql(dialect="duckdb")
 
 

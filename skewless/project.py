@@ -1,7 +1,8 @@
 """The skewless project on disk: where things live, and running dbt and Feast against it.
 
-dbt and Feast run as their own command-line programs (what an analyst or CI runs), always with
-the project root as working directory, so the relative paths in profiles.yml and
+dbt runs in this process through ``dbtRunner`` (its result objects say what passed, failed
+and compiled: no output is parsed); Feast runs as its own command-line program. Both always
+run with the project root as working directory, so the relative paths in profiles.yml and
 feature_store.yaml resolve the same way for everyone.
 """
 
@@ -14,14 +15,23 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
 
 STORE_YAML_ENV = "FEAST_FS_YAML_FILE_PATH"
 
 
 class StepFailed(RuntimeError):
-    """A dbt or Feast command failed; the message carries the command and its output tail."""
+    """A dbt or Feast command failed; the message carries the command and what failed
+    (``detail``: what failed alone)."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail or message
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ class Project:
         return env
 
     def run(self, *args: str, cwd: Path | None = None) -> str:
-        """Run a console script of this environment (``dbt``, ``feast``) and return its output."""
+        """Run a console script of this environment (``feast``) and return its output."""
         exe = Path(sys.executable).parent / args[0]
         cmd = [str(exe) if exe.exists() else args[0], *args[1:]]
         proc = subprocess.run(
@@ -93,23 +103,32 @@ class Project:
             raise StepFailed(f"`{' '.join(args)}` failed (exit {proc.returncode}):\n{tail}")
         return proc.stdout
 
-    def dbt(self, *args: str) -> str:
-        self.prepare()
-        return self.run("dbt", *args)
+    def dbt(self, *args: str, env: dict[str, str] | None = None) -> "dbtRunnerResult":
+        """Run a dbt command in this process (see :meth:`dbt_in_process`), quietly: what it did
+        is in the returned result object (:func:`dbt_summary`, :func:`inline_sql`), and a
+        failure is a :class:`StepFailed` naming each failed model or test and why."""
+        return self.dbt_in_process(*args, env=env, quiet=True)
 
-    def dbt_in_process(self, *args: str) -> None:
-        """Run a dbt command in this process (``dbtRunner``): no interpreter start-up and no
-        second import of dbt, for the read-only ``compile`` calls of ``skewless check``. The
+    def dbt_in_process(
+        self, *args: str, env: dict[str, str] | None = None, quiet: bool = False
+    ) -> "dbtRunnerResult":
+        """Run a dbt command in this process (``dbtRunner``) and return dbt's result object
+        (``.result``: the run's results, each with its ``node``, e.g. ``compiled_code``): no
+        interpreter start-up and no second import of dbt, and no output to parse. ``env``:
+        environment variables set for this run only (e.g. where a build writes); ``quiet``:
+        dbt logs nothing to the console. The
         DuckDB file dbt opened is closed again before this returns, so a later ``dbt build``
         (another process, a writer) is never locked out. Raises :class:`StepFailed` naming what
         failed."""
         from dbt.cli.main import dbtRunner
 
         self.prepare()
-        env = self.env()
-        flags = ["--project-dir", str(self.root), "--profiles-dir", env["DBT_PROFILES_DIR"]]
-        saved = {k: os.environ.get(k) for k in ("DBT_SEND_ANONYMOUS_USAGE_STATS",)}
-        os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        profiles = (env or {}).get("DBT_PROFILES_DIR") or self.env()["DBT_PROFILES_DIR"]
+        flags = ["--project-dir", str(self.root), "--profiles-dir", profiles]
+        flags += ["--log-level", "none"] if quiet else []
+        overrides = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})}
+        saved = {k: os.environ.get(k) for k in overrides}
+        os.environ.update(overrides)
         try:
             with contextlib.chdir(self.root):  # profiles.yml paths are relative to the project
                 result = dbtRunner().invoke([*args, *flags])
@@ -121,13 +140,9 @@ class Project:
                 else:
                     os.environ[key] = value
         if not result.success:
-            failures = [
-                str(getattr(r, "message", "") or "")
-                for r in (result.result or [])
-                if getattr(getattr(r, "status", None), "value", "") in ("error", "fail")
-            ]
-            detail = result.exception or "; ".join(f for f in failures if f) or "see logs/dbt.log"
-            raise StepFailed(f"`dbt {' '.join(args)}` failed: {detail}")
+            detail = "\n".join(dbt_failures(result)) or "see logs/dbt.log"
+            raise StepFailed(f"`dbt {' '.join(args)}` failed:\n{detail}", detail)
+        return result
 
     def feast(self, *args: str) -> str:
         self.prepare()
@@ -138,6 +153,39 @@ class Project:
         if not self.duckdb_path.exists():
             raise FileNotFoundError(f"{self.duckdb_path} does not exist: run `dbt build` first")
         return connect_duckdb(self.duckdb_path, self.root)
+
+
+def _results(result: "dbtRunnerResult") -> list:
+    """The node results of a dbt run (none for commands without any, e.g. ``parse``)."""
+    return list(getattr(result.result, "results", None) or [])
+
+
+def dbt_failures(result: "dbtRunnerResult") -> list[str]:
+    """``<model or test>: <dbt's message>`` for each node that errored or failed."""
+    out = []
+    for r in _results(result):
+        if getattr(r.status, "value", r.status) in ("error", "fail", "runtime error"):
+            name = getattr(r.node, "name", "?")
+            out.append(f"{name}: {(r.message or '').strip() or r.status}")
+    if result.exception is not None and not out:
+        out.append(str(result.exception).strip())
+    return out
+
+
+def dbt_summary(result: "dbtRunnerResult") -> str:
+    """How many nodes passed, warned, failed or were skipped, e.g. ``PASS=40 WARN=0 ERROR=0
+    SKIP=0 TOTAL=40`` (the counts dbt prints at the end of a run)."""
+    counts = {"PASS": 0, "WARN": 0, "ERROR": 0, "SKIP": 0}
+    names = {"success": "PASS", "pass": "PASS", "warn": "WARN", "skipped": "SKIP"}
+    for r in _results(result):
+        counts[names.get(getattr(r.status, "value", r.status), "ERROR")] += 1
+    return " ".join(f"{k}={v}" for k, v in counts.items()) + f" TOTAL={sum(counts.values())}"
+
+
+def inline_sql(result: "dbtRunnerResult") -> str:
+    """The compiled SQL of a ``dbt compile --inline`` run."""
+    (node_result,) = _results(result)
+    return node_result.node.compiled_code
 
 
 def _close_dbt_duckdb() -> None:

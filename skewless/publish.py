@@ -22,8 +22,6 @@ import fcntl
 import json
 import os
 import shutil
-import subprocess
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from skewless.clock import utc_now
-from skewless.project import Project, StepFailed
+from skewless.project import Project, StepFailed, dbt_summary
 from skewless.raw_exports import check_raw_exports
 
 BUILDS = Path("data") / ".builds"
@@ -78,8 +76,7 @@ def build_and_publish(
         rows = check_raw_exports(project.root)
         say("raw exports: " + ", ".join(f"{name} {n} rows" for name, n in rows.items()))
         build = Build(utc_now().strftime("%Y%m%dT%H%M%S%fZ"))
-        output = write_build(project, build, dbt_vars)
-        say(next((line for line in output.splitlines() if "Done." in line), "done").split("  ")[-1])
+        say(write_build(project, build, dbt_vars))
         publish(project, build, {"raw_rows": rows, "dbt_vars": dbt_vars})
         prune_builds(project.root, KEEP_BUILDS)
         say(f"published build {build.build_id}")
@@ -106,47 +103,38 @@ def build_lock(root: Path) -> Iterator[None]:
 
 def write_build(project: Project, build: Build, dbt_vars: str | None = None) -> str:
     """``dbt seed`` and ``dbt build`` (every model and test) into ``build``'s folder; return
-    dbt build's output. Raises :class:`BuildFailed` naming the build folder."""
+    dbt build's counts (``PASS=.. TOTAL=..``). Raises :class:`BuildFailed` naming the build
+    folder."""
     root = project.root
     (root / build.features_dir).mkdir(parents=True)
     (root / "data" / "feast").mkdir(parents=True, exist_ok=True)
     if project.duckdb_path.exists():  # the load record (stg_crm__loads) continues from it
         shutil.copyfile(project.duckdb_path, root / build.duckdb_path)
     env = {
-        **project.env(),
         "SKEWLESS_DUCKDB_PATH": str(build.duckdb_path),
         "SKEWLESS_FEATURES_DIR": str(build.features_dir),
         "DBT_USE_COLORS": "false",
     }
     extra = ["--vars", dbt_vars] if dbt_vars else []
-    _dbt(root, env, ["seed", "--target-path", str(build.target)], build)
+    _dbt(project, env, ["seed", "--target-path", str(build.target)], build)
     return _dbt(
-        root,
+        project,
         env,
         ["build", "--exclude", "resource_type:seed", "--target-path", str(build.target), *extra],
         build,
     )
 
 
-def _dbt(root: Path, env: dict[str, str], args: list[str], build: Build) -> str:
-    exe = Path(sys.executable).parent / "dbt"
-    proc = subprocess.run(
-        [str(exe) if exe.exists() else "dbt", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        lines = (proc.stdout + proc.stderr).strip().splitlines()
-        summary = [i for i, line in enumerate(lines) if "Completed with" in line]
-        start = summary[0] if summary else len(lines) - 30
-        tail = "\n".join(lines[max(start, 0) :])
+def _dbt(project: Project, env: dict[str, str], args: list[str], build: Build) -> str:
+    """Run dbt in this process with ``env`` set; dbt's counts of what passed, else
+    :class:`BuildFailed` naming each failed model or test."""
+    try:
+        return dbt_summary(project.dbt(*args, env=env))
+    except StepFailed as exc:
         raise BuildFailed(
-            f"`dbt {args[0]}` failed (exit {proc.returncode}) in {build.folder}; "
-            f"nothing was published, what serving reads is unchanged:\n{tail}"
-        )
-    return proc.stdout
+            f"`dbt {args[0]}` failed in {build.folder}; nothing was published, what serving "
+            f"reads is unchanged:\n{exc.detail}"
+        ) from None
 
 
 def publish(project: Project, build: Build, record: dict) -> None:

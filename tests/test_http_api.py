@@ -449,3 +449,38 @@ def test_serve_says_where_what_and_which_model_and_logs_requests_when_asked(buil
     assert "lead_profile" in first and "fresh SQL for lead_recent_activity" in first
     assert "model lead_conversion (trained " in first
     assert "POST /features" in rest
+
+
+def test_openapi_describes_every_route_with_its_request_and_response_schemas(api, leads, AS_OF):
+    """/openapi.json as FastAPI users expect: every route, its request body (POST) and its
+    responses (errors as {"detail": ...}); the documented schemas accept what the server
+    actually answers."""
+    from skewless.serving.http_api import FeaturesResponse, PredictResponse
+
+    spec = requests.get(f"{api}/openapi.json").json()
+    routes = {("get", "/health"), ("get", "/ready"), ("post", "/features"), ("post", "/predict")}
+    documented = {(m, p) for p, ops in spec["paths"].items() for m in ops}
+    assert routes <= documented, documented
+    schemas = spec["components"]["schemas"]
+    for method, path in routes:
+        op = spec["paths"][path][method]
+        ok = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert ok.rsplit("/", 1)[1] in schemas, (path, ok)
+        if method == "post":
+            body = op["requestBody"]["content"]["application/json"]["schema"]
+            assert "keys" in body["required"] and "as_of" in body["properties"], path
+            for status in ("401", "404", "413", "422", "503"):
+                ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+                assert schemas[ref.rsplit("/", 1)[1]]["required"] == ["detail"]
+    features = requests.post(
+        f"{api}/features", json={"keys": leads[:3], "features": ["industry"], "as_of": AS_OF}
+    ).json()
+    FeaturesResponse.model_validate(features)
+    predicted = requests.post(f"{api}/predict", json={"keys": leads[:3], "as_of": AS_OF}).json()
+    PredictResponse.model_validate(predicted)
+
+
+def test_docs_load(api):
+    page = requests.get(f"{api}/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text and "/openapi.json" in page.text
+    assert requests.get(f"{api}/redoc").status_code == 200

@@ -7,21 +7,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
+from skewless.check.compiles import compile_for_check
 from skewless.check.run import UsageError, check_project
 from skewless.manifest import ManifestError
 from skewless.project import Project, StepFailed
-
-
-def compile_for_check(project: Project, dbt_vars: str | None = None) -> float:
-    """The portable and online compiles (target/skewless/*) and target/online_sql; seconds taken."""
-    from skewless.online_sql import compile_mode, render_online_sql
-
-    start = time.perf_counter()
-    compile_mode(project, "portable", dbt_vars)
-    render_online_sql(project, dbt_vars=dbt_vars)
-    return time.perf_counter() - start
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -33,11 +23,17 @@ def run_check(args: argparse.Namespace) -> int:
             )
         if args.online_sql is not None and not args.feature_view:
             raise UsageError("--online-sql needs --feature-view NAME")
+        summary = None
         if not args.no_compile:
-            seconds = compile_for_check(project, args.vars)
+            try:
+                summary = compile_for_check(project, args.vars)
+            except ValueError as exc:  # --vars not a mapping
+                raise UsageError(str(exc)) from None
             if args.format == "text":
-                print(f"compiled the portable and online renderings in {seconds:.1f} s")
-        report = check_project(project, args.online_sql, args.feature_view, args.dialect)
+                print(summary.line())
+        report = check_project(
+            project, args.online_sql, args.feature_view, args.dialect, compiles=summary
+        )
     except (UsageError, ManifestError, StepFailed) as exc:
         print(f"skewless check: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ Exit codes: 0 proven equal (or unknown but equal on every sample) and no leak; 1
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import sqlglot
 
+from skewless.check.compiles import CompileSummary, compiled_sql, digest
 from skewless.check.existence import describe, presence
 from skewless.check.lineage import Lineage, Traced, Undecidable
 from skewless.check.lint import (
@@ -37,9 +39,10 @@ from skewless.check.lint import (
     unbounded_event_reads,
     wall_clock,
 )
+from skewless.check.results_cache import ResultsCache, key
 from skewless.check.signature import Signature, differences, signature
 from skewless.manifest import FeatureViewSpec, load_project, read_manifest, upstream
-from skewless.online_sql import MODES_DIR, compiled_models, has_as_of, load_online_sql, point_query
+from skewless.online_sql import has_as_of, load_online_sql, point_query
 from skewless.project import Project
 
 
@@ -64,6 +67,7 @@ class Report:
     features: list[FeatureResult] = field(default_factory=list)
     leaks: list[Leak] = field(default_factory=list)
     seconds: float = 0.0
+    reused: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -74,6 +78,7 @@ class Report:
             {
                 "exit_code": self.exit_code,
                 "seconds": round(self.seconds, 3),
+                "reused": self.reused,
                 "features": [asdict(f) for f in self.features],
                 "leaks": [asdict(x) for x in self.leaks],
             },
@@ -99,6 +104,8 @@ class Report:
             if leak.sql:
                 lines.append(f"                {leak.sql}")
         equal = sum(f.status == "equal" for f in self.features)
+        if self.reused:
+            lines.append(f"\n{self.reused}")
         lines.append(
             f"\n{equal}/{len(self.features)} features proven equal, "
             f"{sum(f.status == 'skew' for f in self.features)} skewed, "
@@ -121,14 +128,37 @@ class Compiled:
     def load(cls, project: Project, manifest: dict) -> "Compiled":
         """The compiles of ``project`` whose (already parsed) ``target/manifest.json`` is
         ``manifest``."""
-        paths = {m: project.root / MODES_DIR / m / "manifest.json" for m in ("portable", "online")}
-        for path in paths.values():
-            if not path.exists():
-                raise UsageError(
-                    f"{path} not found: run `dbt build` and `skewless online-sql` first"
-                )
-        return cls(
-            project, manifest, compiled_models(paths["portable"]), compiled_models(paths["online"])
+        try:
+            portable, online = (compiled_sql(project, m) for m in ("portable", "online"))
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        return cls(project, manifest, portable, online)
+
+    @cached_property
+    def _reads(self) -> dict[str, set[str]]:
+        """Model name -> the models and seeds whose names appear as words in its portable SQL
+        (what lineage can resolve a relation to; a superset of its refs)."""
+        names = set(self.portable) | set(self._schema)
+        return {
+            name: (set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)) & names) - {name}
+            for name, sql in self.portable.items()
+        }
+
+    def fingerprint(self, name: str) -> str:
+        """A hash of what tracing model ``name`` reads: its portable SQL and column types and
+        those of every model and seed it reads, directly or not."""
+        seen, todo = {name}, [name]
+        while todo:
+            for above in self._reads.get(todo.pop(), ()):
+                if above not in seen:
+                    seen.add(above)
+                    todo.append(above)
+        schema = self._schema
+        return digest(
+            *(
+                f"{n}\n{self.portable.get(n, '')}\n{json.dumps(schema.get(n), sort_keys=True)}"
+                for n in sorted(seen)
+            )
         )
 
     @cached_property
@@ -144,6 +174,11 @@ class Compiled:
         ]
 
     def schema(self) -> dict[str, dict[str, str]]:
+        """Relation name -> column -> type, from the yml of every model and seed."""
+        return self._schema
+
+    @cached_property
+    def _schema(self) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
         for node in self.nodes():
             name = node.get("alias") or node["name"]
@@ -257,42 +292,64 @@ class _Everything(dict):
         return self.reason
 
 
-def lint(compiled: Compiled, spec) -> list[Leak]:
-    """The leakage rules over every model that is not staging."""
+def lint(compiled: Compiled, spec, cache: ResultsCache | None = None) -> list[Leak]:
+    """The leakage rules over every model that is not staging (a model's findings are reused
+    from ``cache`` when nothing it reads changed)."""
     event_tables = {name: str(ts) for name, ts in compiled.meta("event_ts").items()}
     labels = set(compiled.meta("label"))
+    context = json.dumps([event_tables, sorted(labels)], sort_keys=True)
     leaks: list[Leak] = []
     models = {n["name"]: n for n in compiled.nodes() if n.get("resource_type") == "model"}
-    lineage = compiled.lineage  # the portable compiles bind no parameters: no join keys needed
     for name, node in sorted(models.items()):
         if "staging" in node.get("fqn", []) or name not in compiled.portable:
             continue
-        sql = compiled.portable[name]
-        leaks += wall_clock(name, sql) + following_frames(name, sql)
-        try:
-            columns = lineage.trace_model(name)  # views were traced already by compare_view
-        except Undecidable:
-            leaks += unbounded_event_reads(lineage, name, sql, event_tables)
-            continue
-        aggregates = [
-            leak
-            for column, traced in columns.items()
-            if isinstance(traced, Traced)
-            for leak in unbounded_aggregate(name, column, traced)
-        ]
-        # one leak, one finding: an all-time aggregate flagged by column is not repeated as an
-        # unbounded read of the events it aggregates
-        leaks += unbounded_event_reads(
-            lineage, name, sql, event_tables, {leak.column for leak in aggregates if leak.column}
-        )
-        leaks += aggregates
-        if name in spec.feature_views:
-            view = spec.feature_views[name]
-            traced = columns.get(view.timestamp)
-            if isinstance(traced, Traced):
-                leaks += truncated_timestamp(name, view.timestamp, traced)
-            above = [n["name"] for n in upstream(compiled.manifest, node["unique_id"]).values()]
-            leaks += label_upstream(name, above, labels)
+        view = spec.feature_views.get(name)
+        above = [n["name"] for n in upstream(compiled.manifest, node["unique_id"]).values()]
+        entry = key("lint", name, context, repr(view), repr(above), compiled.fingerprint(name))
+        found = cache.get("models linted", entry) if cache else None
+        if found is None:
+            leaks_here = lint_model(compiled, name, view, above, event_tables, labels)
+            found = [asdict(x) for x in leaks_here]
+            if cache:
+                cache.put(entry, found)
+        leaks += [Leak(**x) for x in found]
+    return leaks
+
+
+def lint_model(
+    compiled: Compiled,
+    name: str,
+    view: FeatureViewSpec | None,
+    above: list[str],
+    event_tables: dict[str, str],
+    labels: set[str],
+) -> list[Leak]:
+    """The leakage rules over model ``name`` (``view``: its spec when it is a feature view;
+    ``above``: the models upstream of it)."""
+    lineage = compiled.lineage  # the portable compiles bind no parameters: no join keys needed
+    sql = compiled.portable[name]
+    leaks = wall_clock(name, sql) + following_frames(name, sql)
+    try:
+        columns = lineage.trace_model(name)  # views were traced already by compare_view
+    except Undecidable:
+        return leaks + unbounded_event_reads(lineage, name, sql, event_tables)
+    aggregates = [
+        leak
+        for column, traced in columns.items()
+        if isinstance(traced, Traced)
+        for leak in unbounded_aggregate(name, column, traced)
+    ]
+    # one leak, one finding: an all-time aggregate flagged by column is not repeated as an
+    # unbounded read of the events it aggregates
+    leaks += unbounded_event_reads(
+        lineage, name, sql, event_tables, {leak.column for leak in aggregates if leak.column}
+    )
+    leaks += aggregates
+    if view is not None:
+        traced = columns.get(view.timestamp)
+        if isinstance(traced, Traced):
+            leaks += truncated_timestamp(name, view.timestamp, traced)
+        leaks += label_upstream(name, above, labels)
     return leaks
 
 
@@ -302,9 +359,17 @@ def check_project(
     view_name: str | None = None,
     dialect: str = "duckdb",
     sample_points: int = 200,
+    reuse: bool = True,
+    compiles: CompileSummary | None = None,
 ) -> Report:
-    """Check every view's rendered online SQL (or one hand-written query) and lint the project."""
+    """Check every view's rendered online SQL (or one hand-written query) and lint the project.
+
+    ``reuse``: take the static results (proofs, lint findings) of views and models whose SQL
+    did not change from the last checks (:mod:`skewless.check.results_cache`); sampling always
+    runs again. The report's ``reused`` line says what was reused, with what ``compiles``
+    (the compile step's summary, when it ran) reused."""
     start = time.perf_counter()
+    cache = ResultsCache.load(project) if reuse else None
     manifest = read_manifest(project.manifest)  # parsed once for the whole check
     spec = load_project(project.root, manifest=manifest)
     compiled = Compiled.load(project, manifest)
@@ -338,7 +403,7 @@ def check_project(
             for name, q in online.items()
         }
     for name, (view, sql, sql_dialect) in queries.items():
-        results = compare_view(view, compiled, sql, sql_dialect)
+        results = _compare_cached(view, compiled, sql, sql_dialect, cache)
         unknown = [r for r in results if r.status == "unknown"]
         if unknown:
             from skewless.check.sampling import SampleError, sample_compare
@@ -359,6 +424,34 @@ def check_project(
                         *outcome.examples.get(r.feature, []),
                     ]
         report.features += results
-    report.leaks = lint(compiled, spec)
+    report.leaks = lint(compiled, spec, cache)
+    if cache is not None:
+        try:
+            cache.save()
+        except OSError:  # a read-only project: the check itself is still right
+            pass
+        done = (compiles.reused() if compiles else []) + cache.reused()
+        report.reused = "reused (unchanged since the last check): " + ", ".join(done)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _compare_cached(
+    view: FeatureViewSpec,
+    compiled: Compiled,
+    online_sql: str,
+    dialect: str,
+    cache: ResultsCache | None,
+) -> list[FeatureResult]:
+    """:func:`compare_view`, reused from ``cache`` when the view's spec, both paths' SQL and
+    everything upstream are unchanged (fresh objects: sampling may update them)."""
+    if cache is None:
+        return compare_view(view, compiled, online_sql, dialect)
+    offline = offline_point_sql(view, compiled)
+    entry = key("view", repr(view), dialect, online_sql, offline, compiled.fingerprint(view.name))
+    found = cache.get("views checked", entry)
+    if found is None:
+        results = compare_view(view, compiled, online_sql, dialect)
+        found = [asdict(r) for r in results]
+        cache.put(entry, found)
+    return [FeatureResult(**r) for r in found]

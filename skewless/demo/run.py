@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from skewless.manifest import load_project
-from skewless.project import Project
+from skewless.project import Project, dbt_summary
 from skewless.training import dbt_training_set, diff_frames, feast_training_set
 
 SERVICE = "lead_conversion"
@@ -51,11 +51,7 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
     with step("dbt seed  (raw CRM exports: seeds/*.csv)"):
         project.dbt("seed")
     with step("dbt build (staging, feature views, training set, tests)"):
-        out = project.dbt("build", "--exclude", "resource_type:seed")
-        say(
-            "   "
-            + next((line for line in out.splitlines() if "Done." in line), "done").split("  ")[-1]
-        )
+        say("   " + dbt_summary(project.dbt("build", "--exclude", "resource_type:seed")))
         with project.connect() as con:
             for table, reason, n in con.sql("select * from stg_crm__dropped_rows").fetchall():
                 say(f"   staging dropped {n:>4} rows of {table} ({reason})")

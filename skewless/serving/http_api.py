@@ -38,11 +38,11 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from skewless.bundle import ModelBundle
 from skewless.serving.event_store import fresh_niceness, lower_thread_priority
@@ -64,14 +64,128 @@ class ServeRefused(RuntimeError):
     """`skewless serve` would be unsafe as configured (the message says why and the fix)."""
 
 
-class FeaturesRequest(BaseModel):
-    """The body of ``POST /features`` (``/predict`` takes ``keys`` and ``as_of`` only)."""
+KEYS_SCHEMA = {
+    "anyOf": [
+        {"type": "array", "items": {}},
+        {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
+    ]
+}
+"""The documented shape of ``keys``; validated by :mod:`skewless.serving.request_keys` against
+each join key's type (a model field typed this way would refuse with less precise messages)."""
+KEYS_DOC = (
+    "The keys asked for: an object of lists, one per join key (zipped for composite keys), "
+    "or a bare list when the views have one join key. Each key must be of its join key's "
+    "exact JSON type: a string for an integer key is refused (422 naming the key), never "
+    "coerced. At most 10,000 keys."
+)
+AS_OF_DOC = "The instant (ISO 8601; default now, UTC)."
 
-    model_config = ConfigDict(extra="ignore")
-    keys: Any
-    features: list[StrictStr] | None = None
-    feature_service: StrictStr | None = None
-    as_of: StrictStr | None = None
+
+class FeaturesRequest(BaseModel):
+    """The body of ``POST /features``. Parsed by :func:`parse_body` (size, depth and exact key
+    types are checked by the handler, not by this model's schema alone)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "keys": {"lead_id": [1, 2]},
+                    "features": ["lead_profile:industry"],
+                    "as_of": "2026-05-20T10:00:00Z",
+                }
+            ]
+        },
+    )
+    keys: Any = Field(description=KEYS_DOC, json_schema_extra=KEYS_SCHEMA)
+    features: Optional[list[StrictStr]] = Field(
+        None, description='Feature references "<view>:<feature>" (default: every feature).'
+    )
+    feature_service: Optional[StrictStr] = Field(
+        None, description="A feature service: its features (instead of ``features``)."
+    )
+    as_of: Optional[StrictStr] = Field(None, description=AS_OF_DOC)
+
+
+class PredictRequest(BaseModel):
+    """The body of ``POST /predict``: the bundle's features are looked up for these keys."""
+
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [{"keys": {"lead_id": [1, 2]}}]}
+    )
+    keys: Any = Field(description=KEYS_DOC, json_schema_extra=KEYS_SCHEMA)
+    as_of: Optional[StrictStr] = Field(None, description=AS_OF_DOC)
+
+
+class FeaturesResponse(BaseModel):
+    """Columns: each join key and each feature asked for, one value per requested key in the
+    order asked (null: no value at ``as_of``)."""
+
+    results: dict[str, list[Any]]
+
+
+class PredictResults(BaseModel):
+    """The keys' columns, ``score`` (probability of the positive class; null for a key no view
+    knows) and ``missing`` (per key, the features with no value at ``as_of``)."""
+
+    model_config = ConfigDict(extra="allow")
+    score: list[Optional[float]]
+    missing: list[list[str]]
+
+
+class ModelInfo(BaseModel):
+    service: str
+    trained_at: str
+    features: list[str]
+
+
+class PredictResponse(BaseModel):
+    results: PredictResults
+    model: ModelInfo
+
+
+class HealthResponse(BaseModel):
+    """Liveness; ``views`` and ``model`` only when no token is set or the caller gave it."""
+
+    status: str
+    online_store: str
+    views: Optional[list[str]] = None
+    model: Optional[dict[str, Any]] = None
+
+
+class ReadyResponse(BaseModel):
+    """``checks``: each readiness check, ``ok`` or the reason it failed."""
+
+    status: str
+    checks: dict[str, str]
+
+
+class ErrorResponse(BaseModel):
+    """What went wrong, naming the key, feature, view or limit."""
+
+    detail: str
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    words = {
+        401: "missing or wrong bearer token",
+        404: "an unknown feature, view or service (or no model loaded)",
+        413: "a body over 1 MiB or more than 10,000 keys",
+        422: "a malformed body, a key not of its join key's type, or an as_of refused",
+        503: "a store did not answer in time, or a view was never materialized",
+    }
+    return {s: {"model": ErrorResponse, "description": words[s]} for s in statuses}
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a handler that reads its body itself (so validation
+    stays the handler's: exact key types, size and depth limits, errors naming the key)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
 
 
 class _Status(Exception):
@@ -117,7 +231,7 @@ def _too_deep(value: object, limit: int) -> bool:
     return True
 
 
-def parse_body(raw: bytes, model: type[FeaturesRequest] = FeaturesRequest) -> FeaturesRequest:
+def parse_body(raw: bytes, model: type[BaseModel] = FeaturesRequest) -> Any:
     """A request body as ``model``: UTF-8 JSON, an object with ``keys``, nested at most
     :data:`MAX_DEPTH` levels; else :class:`BadRequest` saying what is wrong."""
     try:
@@ -173,7 +287,12 @@ def create_app(
     ``$SKEWLESS_API_TOKEN``): the bearer token /features and /predict require, when set."""
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
     app = FastAPI(
-        title="skewless", description=__doc__, docs_url=None, redoc_url=None, openapi_url=None
+        title="skewless",
+        description=__doc__,
+        version=_version(),
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
     )
     stored = ThreadPoolExecutor(STORED_WORKERS, thread_name_prefix="skewless-stored")
     fresh = ThreadPoolExecutor(  # nicer threads: fresh SQL yields the CPU to stored reads
@@ -209,14 +328,15 @@ def create_app(
 
     async def answer(
         request: Request,
-        work: Callable[[FeaturesRequest], dict],
-        features: Callable[[FeaturesRequest], object],
+        work: Callable[[Any], dict],
+        features: Callable[[Any], object],
+        body_model: type[BaseModel] = FeaturesRequest,
     ) -> Response:
         known = authenticated(request)
         if token is not None and not known:
             return _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
         try:
-            body = parse_body(await _read(request))
+            body = parse_body(await _read(request), body_model)
             loop = asyncio.get_running_loop()
             return _reply(await loop.run_in_executor(pool(features(body)), work, body))
         except _Status as exc:
@@ -233,7 +353,7 @@ def create_app(
             log.exception("unexpected error answering %s", request.url.path)
             return _error(500, "internal error (logged by the server)")
 
-    @app.get("/health")
+    @app.get("/health", response_model=HealthResponse, summary="Liveness")
     async def health(request: Request) -> Response:
         body: dict = {"status": "ok", "online_store": server.store.config.online_store.type}
         if token is None or authenticated(request):
@@ -245,7 +365,12 @@ def create_app(
             )
         return _reply(body)
 
-    @app.get("/ready")
+    @app.get(
+        "/ready",
+        response_model=ReadyResponse,
+        responses={503: {"model": ReadyResponse, "description": "a check failed"}},
+        summary="Readiness: the stores answer and hold what the registry says",
+    )
     async def ready(request: Request) -> Response:
         loop = asyncio.get_running_loop()
         try:
@@ -270,23 +395,35 @@ def create_app(
     def wanted_features(body: FeaturesRequest) -> object:
         return body.feature_service if body.feature_service is not None else body.features
 
-    @app.post("/features")
+    @app.post(
+        "/features",
+        response_model=FeaturesResponse,
+        responses=_errors(401, 404, 413, 422, 503),
+        openapi_extra=_body_schema(FeaturesRequest),
+        summary="Features for keys at an instant",
+    )
     async def features(request: Request) -> Response:
         return await answer(request, features_work, wanted_features)
 
-    def predict_work(body: FeaturesRequest) -> dict:
+    def predict_work(body: PredictRequest) -> dict:
         assert bundle is not None
         results = bundle.predict(server, body.keys, as_of=parse_as_of(body.as_of))
         return {"results": results, "model": model}
 
-    @app.post("/predict")
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=_errors(401, 404, 413, 422, 503),
+        openapi_extra=_body_schema(PredictRequest),
+        summary="Scores of the loaded model for keys, from the features served here",
+    )
     async def predict(request: Request) -> Response:
         if bundle is None:
             return _error(
                 404, "no model bundle is loaded (start with `skewless serve --bundle PATH`)"
             )
         refs = [f"{v}:{f}" for v, f, _ in bundle.features]
-        return await answer(request, predict_work, lambda body: refs)
+        return await answer(request, predict_work, lambda body: refs, PredictRequest)
 
     @app.on_event("shutdown")
     def _stop() -> None:
@@ -294,6 +431,15 @@ def create_app(
         fresh.shutdown(wait=False, cancel_futures=True)
 
     return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("skewless")
+    except PackageNotFoundError:
+        return "0"
 
 
 def run_checks(server: FeatureServer) -> dict[str, str | None]:
