@@ -52,9 +52,8 @@ def test_engagement_columns_are_drawn_from_their_own_rng(monkeypatch):
 
 
 def test_opens_and_clicks_are_ordered_and_pricing_visits_signal_intent():
-    from support.oracle import parse_optional_ts, parse_ts
-
     from skewless.demo.generate import DATA_END
+    from support.oracle import parse_optional_ts, parse_ts
 
     tables = generate(600, 3).rows
     opened = clicked = 0
