@@ -8,6 +8,13 @@
     lower       text only: lower-cased
     min, max    the domain of the typed value (inclusive)
     event_time  timestamp only: rows after the load horizon are quarantined (see load_horizon)
+    optional    timestamp only: NULL means the event has not happened (opened_at of an email
+                never opened); never the load's newest event (stg_crm__loads)
+    not_before  another column of the spec: a value earlier than it drops the row
+                ('opened_at: before sent_at')
+    requires    another column of the spec: a value while that column is NULL drops the row
+                ('clicked_at: without opened_at')
+    prefix      text only: a value not starting with it drops the row ('page_path: not /...')
     on_error    'drop' (default): a value that is not exactly of its type drops the row (recorded);
                 'fail': it fails the build, the engine's cast error naming column and value
 
@@ -60,6 +67,21 @@
     {%- if col.get('max') is not none -%}
       {%- do problems.append("case when _sk_t_" ~ col['name'] ~ " > " ~ col['max'] ~ " then '"
                              ~ col['name'] ~ ": above " ~ col['max'] ~ "' end") -%}
+    {%- endif -%}
+    {%- if col.get('not_before') -%}
+      {%- do problems.append("case when _sk_t_" ~ col['name'] ~ " < _sk_t_" ~ col['not_before']
+                             ~ " then '" ~ col['name'] ~ ": before " ~ col['not_before'] ~ "' end")
+      -%}
+    {%- endif -%}
+    {%- if col.get('requires') -%}
+      {%- do problems.append("case when _sk_t_" ~ col['name'] ~ " is not null and _sk_t_"
+                             ~ col['requires'] ~ " is null then '" ~ col['name'] ~ ": without "
+                             ~ col['requires'] ~ "' end") -%}
+    {%- endif -%}
+    {%- if col.get('prefix') -%}
+      {%- do problems.append("case when substr(_sk_t_" ~ col['name'] ~ ", 1, "
+                             ~ col['prefix'] | length ~ ") <> '" ~ col['prefix'] ~ "' then '"
+                             ~ col['name'] ~ ": not " ~ col['prefix'] ~ "...' end") -%}
     {%- endif -%}
     {%- if col.get('event_time') -%}
       {%- do problems.append("case when _sk_t_" ~ col['name'] ~ " > " ~ skewless.load_horizon()

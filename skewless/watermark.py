@@ -148,3 +148,36 @@ def _naive_utc(ts: datetime) -> datetime:
     if ts.tzinfo is not None:
         ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
     return ts
+
+
+def forget_watermarks(store, views: list[str]) -> None:
+    """Delete the watermarks of ``views`` in the online store of ``store``: it no longer holds
+    their current definition's values. :func:`store_behind` then reports them, and the next
+    ``skewless materialize`` reloads them from the start of their data. No store yet: nothing
+    to forget."""
+    config = store.config
+    try:
+        backend = _backend(config)
+    except NotImplementedError:
+        return  # a store without skewless watermarks
+    if not views:
+        return
+    if backend == "sqlite":
+        path = sqlite_path(config)
+        if not path.exists():
+            return
+        import sqlite3
+
+        con = sqlite3.connect(path, timeout=30)
+        try:
+            with con:
+                _ensure_sqlite(con)
+                con.executemany(
+                    f"delete from {SQLITE_TABLE} where project = ? and view = ?",
+                    [(config.project, view) for view in views],
+                )
+        finally:
+            con.close()
+        return
+    client = store._get_provider().online_store._get_client(config.online_store)
+    client.hdel(redis_key(config.project), *views)

@@ -29,7 +29,7 @@ def _append(path, line: str) -> None:
 
 
 def test_unparseable_timestamp_fails_staging_naming_model_and_value(project):
-    _append(project.root / "seeds" / "raw_emails.csv", "99999999,1,next tuesday,nurture")
+    _append(project.root / "seeds" / "raw_emails.csv", "99999999,1,next tuesday,nurture,,")
     project.dbt("seed", "-s", "raw_emails")
     with pytest.raises(StepFailed) as err:
         project.dbt("build", "-s", "stg_crm__emails")
@@ -207,8 +207,11 @@ def number_texts(n: int, seed: int) -> list[str]:
 
 
 def _write_rows(path, rows: list[list[str]]) -> None:
+    """Append rows; a row shorter than the header gets empty (NULL) trailing fields."""
+    with path.open(newline="") as fh:
+        width = len(next(csv.reader(fh)))
     with path.open("a", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
+        csv.writer(fh, lineterminator="\n").writerows(r + [""] * (width - len(r)) for r in rows)
 
 
 LENIENT = '{"skewless_max_rejected_fraction": 1}'
@@ -527,7 +530,7 @@ def test_a_failed_build_publishes_nothing(project, capsys):
 
     assert main(["build", "--project-dir", str(project.root)]) == 0
     assert project.features_dir.is_symlink()
-    assert len(list(project.features_dir.glob("*.parquet"))) == 3
+    assert len(list(project.features_dir.glob("*.parquet"))) == 4
     before, fresh = _published_state(project), _fresh_emails(project, 999)
     manifest = project.manifest.read_bytes()
     first = _data_rows(project.root / "seeds" / "raw_emails.csv")[0].split(",")

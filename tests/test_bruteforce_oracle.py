@@ -12,6 +12,7 @@ from support.oracle import Oracle
 PROFILE = ["contact_age_scaled", "company_size", "log_company_size", "is_enterprise", "industry"]
 ACTIVITY = ["emails_7d", "emails_30d", "visits_7d", "visits_30d", "pages_7d", "pages_30d"]
 RECENT = ["emails_1h", "visits_30m", "pages_30m"]
+ENGAGEMENT = ["pricing_visits_7d", "emails_opened_30d", "emails_clicked_30d", "email_open_rate_30d"]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def test_training_rows_match_bruteforce(training_set, oracle):
             **(oracle.profile(row["lead_id"], t) or dict.fromkeys(PROFILE)),
             **(oracle.activity(row["lead_id"], t) or dict.fromkeys(ACTIVITY)),
             **(oracle.recent(row["lead_id"], t) or dict.fromkeys(RECENT)),
+            **(oracle.engagement(row["lead_id"], t) or dict.fromkeys(ENGAGEMENT)),
         }
         for column, value in expected.items():
             got = row[column]
@@ -50,3 +52,5 @@ def test_training_rows_match_bruteforce(training_set, oracle):
     # the sample exercised both the NULL (no activity yet) and the non-NULL paths
     assert sample["emails_30d"].isna().any() and (sample["emails_30d"] > 0).any()
     assert (sample["visits_30m"] > 0).any() or (sample["emails_1h"] > 0).any()
+    assert (sample["pricing_visits_7d"] > 0).any() and (sample["emails_clicked_30d"] > 0).any()
+    assert sample["email_open_rate_30d"].isna().any() and (sample["email_open_rate_30d"] > 0).any()

@@ -28,7 +28,7 @@ from skewless.bundle import (
 from skewless.demo.run import BUNDLE
 from skewless.manifest import load_project
 
-VIEWS = {"lead_profile", "lead_activity", "lead_recent_activity"}
+VIEWS = {"lead_profile", "lead_activity", "lead_recent_activity", "lead_engagement"}
 
 CASES = {  # name -> (file, old, new, views that must be named; empty: still loads)
     "age / 10 instead of age / 100": (
@@ -41,19 +41,19 @@ CASES = {  # name -> (file, old, new, views that must be named; empty: still loa
         "models/staging/stg_crm__web_visits.sql",
         "{{ skewless.crm_staged('raw_web_visits') }}",
         "select * from ({{ skewless.crm_staged('raw_web_visits') }}) as v where pages > 0",
-        {"lead_activity", "lead_recent_activity"},
+        {"lead_activity", "lead_recent_activity", "lead_engagement"},
     ),
     "a macro the windows use": (
         "macros/window_aggregates.sql",
         "'coalesce(' ~ col ~ ', 0)'",
         "'coalesce(' ~ col ~ ', -1)'",
-        {"lead_activity", "lead_recent_activity"},
+        {"lead_activity", "lead_recent_activity", "lead_engagement"},
     ),
     "an adapter rendering reached by dispatch": (
         "macros/cadence_grid.sql",
         "else time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') + {{ step }} end)",
         "else time_bucket({{ step }}, {{ expr }}, timestamp '1970-01-01') end)",
-        {"lead_activity", "lead_recent_activity"},
+        {"lead_activity", "lead_recent_activity", "lead_engagement"},
     ),
     "a ttl in the yml": (
         "models/features/lead_profile.yml",

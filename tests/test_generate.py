@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from skewless.demo.generate import generate, write_csv
@@ -25,3 +26,57 @@ def test_onboarding_emails_only_after_conversion():
     onboarding = [(int(r[1]), parse_ts(r[2])) for r in tables["raw_emails"] if r[3] == "onboarding"]
     assert onboarding
     assert all(lead in converted and ts >= converted[lead] for lead, ts in onboarding)
+
+
+def test_engagement_columns_are_drawn_from_their_own_rng(monkeypatch):
+    """Changing the engagement RNG changes only opened_at, clicked_at and page_path: every other
+    column is what it was before those columns existed."""
+    import random
+
+    import skewless.demo.generate as gen
+
+    base = generate(300, 5).rows
+    monkeypatch.setattr(gen, "engagement_rng", lambda seed: random.Random(seed + 99))
+    other = gen.generate(300, 5).rows
+    engagement = {"opened_at", "clicked_at", "page_path"}
+    changed = set()
+    for table, columns in gen.COLUMNS.items():
+        assert len(base[table]) == len(other[table]), table
+        for i, column in enumerate(columns):
+            same = [a[i] for a in base[table]] == [b[i] for b in other[table]]
+            if column in engagement:
+                changed |= set() if same else {column}
+            else:
+                assert same, f"{table}.{column} depends on the engagement RNG"
+    assert changed == engagement
+
+
+def test_opens_and_clicks_are_ordered_and_pricing_visits_signal_intent():
+    from skewless.demo.generate import DATA_END
+    from support.oracle import parse_optional_ts, parse_ts
+
+    tables = generate(600, 3).rows
+    opened = clicked = 0
+    for row in tables["raw_emails"]:
+        sent, opens, clicks = parse_ts(row[2]), parse_optional_ts(row[4]), parse_optional_ts(row[5])
+        assert clicks is None or opens is not None, row  # a click implies an open
+        assert opens is None or sent <= opens < DATA_END, row
+        assert clicks is None or opens <= clicks < DATA_END, row
+        opened += opens is not None
+        clicked += clicks is not None
+    assert 0 < clicked < opened < len(tables["raw_emails"])
+    converted = {int(r[0]): parse_ts(r[1]) for r in tables["raw_conversions"]}
+
+    def pricing_share(rows: list[list]) -> float:
+        return sum(r[4] == "/pricing" for r in rows) / len(rows)
+
+    visits = tables["raw_web_visits"]
+    assert all(r[4].startswith("/") for r in visits)
+    intent = [
+        r
+        for r in visits
+        if int(r[1]) in converted
+        and converted[int(r[1])] - timedelta(days=7) <= parse_ts(r[2]) < converted[int(r[1])]
+    ]
+    never = [r for r in visits if int(r[1]) not in converted]
+    assert pricing_share(intent) > 2 * pricing_share(never)

@@ -20,7 +20,12 @@ from skewless.manifest import ManifestError, load_project
 
 def test_project_views_and_service_come_from_the_manifest(built):
     spec = load_project(built.root)
-    assert set(spec.feature_views) == {"lead_profile", "lead_activity", "lead_recent_activity"}
+    assert set(spec.feature_views) == {
+        "lead_profile",
+        "lead_activity",
+        "lead_recent_activity",
+        "lead_engagement",
+    }
     profile = spec.feature_views["lead_profile"]
     assert profile.join_keys == ["lead_id"] and profile.ttl == timedelta(days=365)
     assert profile.created == "created_ts" and profile.path.exists()
@@ -30,6 +35,7 @@ def test_project_views_and_service_come_from_the_manifest(built):
     assert spec.feature_views["lead_recent_activity"].fresh
     assert spec.feature_services["lead_conversion"].views == (
         "lead_activity",
+        "lead_engagement",
         "lead_profile",
         "lead_recent_activity",
     )

@@ -41,6 +41,8 @@ def test_every_model_is_compared():
         "lead_profile",
         "lead_activity",
         "lead_recent_activity",
+        "lead_engagement",
+        "stg_crm__email_opens",
         "lead_conversion_training",
         "lead_conversion_leaky",
     } <= set(MODELS)

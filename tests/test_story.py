@@ -22,7 +22,11 @@ def test_check_flags_the_leaky_column_and_nothing_else(demo):
     assert [(x.model, x.column, x.rule) for x in report.leaks] == [
         (LEAKY_MODEL, LEAKY_FEATURE, "unbounded-aggregate")
     ]
-    assert {f.status for f in report.features} == {"equal"}
+    assert not [f for f in report.features if f.status == "skew"]
+    # a ratio of two windowed counts is beyond the static proof: sampled, and every point equal
+    unknown = [f for f in report.features if f.status == "unknown"]
+    assert {(f.view, f.feature) for f in unknown} <= {("lead_engagement", "email_open_rate_30d")}
+    assert all(f.sampled and "points equal" in f.sampled for f in unknown), unknown
 
 
 def test_the_leaky_count_includes_emails_after_the_label(built):

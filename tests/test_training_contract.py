@@ -71,7 +71,12 @@ def test_the_feature_service_comes_from_the_refs(project: Project) -> None:
     every feature of the views it refs, with the views' types."""
     spec = load_project(project.root)
     service = spec.feature_services["lead_conversion"]
-    assert set(service.views) == {"lead_profile", "lead_activity", "lead_recent_activity"}
+    assert set(service.views) == {
+        "lead_profile",
+        "lead_activity",
+        "lead_recent_activity",
+        "lead_engagement",
+    }
     with project.connect() as con:
         built = dict(
             con.sql(

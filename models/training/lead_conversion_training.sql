@@ -4,4 +4,5 @@
 {{ skewless.asof_join(
     spine=ref('stg_crm__scoring_events'),
     spine_ts='scored_at',
-    feature_views=[ref('lead_profile'), ref('lead_activity'), ref('lead_recent_activity')]) }}
+    feature_views=[ref('lead_profile'), ref('lead_activity'), ref('lead_recent_activity'),
+                   ref('lead_engagement')]) }}

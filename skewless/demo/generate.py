@@ -1,16 +1,23 @@
 """Deterministic generator for the demo CRM (the lead-conversion story, made real).
 
 Contract: ``generate(n_leads, seed)`` returns the same tables, byte for byte, for the same
-arguments on every machine (it uses only :class:`random.Random`, never numpy's RNG).
+arguments on every machine (it uses only :class:`random.Random`, never numpy's RNG). The
+engagement columns (``opened_at``, ``clicked_at``, ``page_path``) are drawn from a second RNG
+(:func:`engagement_rng`), so every other column is what it was before they existed.
 
 Tables (raw exports, with the messes real exports have):
 
 - ``raw_leads``: one row per lead *version* (lead_id, created_at, updated_at, company_size,
   industry, contact_age). A few leads get a late correction: a second version with a later
   ``updated_at`` and a corrected ``company_size`` or ``contact_age``. A few rows are exported twice.
-- ``raw_emails``: (email_id, lead_id, sent_at, kind). ``nurture`` emails go out while a lead is
-  open; ``onboarding`` emails are sent only *after* a lead converted: the leakage trap.
-- ``raw_web_visits``: (visit_id, lead_id, visited_at, pages). Intent rises before conversion.
+- ``raw_emails``: (email_id, lead_id, sent_at, kind, opened_at, clicked_at). ``nurture`` emails go
+  out while a lead is open; ``onboarding`` emails are sent only *after* a lead converted: the
+  leakage trap. ``opened_at`` / ``clicked_at`` are empty when the email was not (yet) opened or
+  clicked by the end of the data; a click implies an open, and ``sent_at <= opened_at <=
+  clicked_at``. Likelier leads open and click more.
+- ``raw_web_visits``: (visit_id, lead_id, visited_at, pages, page_path): ``page_path`` is the
+  visit's landing page (``/pricing``, ``/docs/...``, ``/blog/...``, ``/careers``, ``/``). Intent
+  rises before conversion: more visits, and more of them land on ``/pricing``.
 - ``raw_conversions``: (lead_id, converted_at).
 - ``raw_scoring_events``: the label spine (lead_id, scored_at, converted_within_14d): open leads
   scored a few times, each labelled by whether they converted within 14 days.
@@ -51,11 +58,15 @@ OFFSETS = (
 
 COLUMNS = {
     "raw_leads": ["lead_id", "created_at", "updated_at", "company_size", "industry", "contact_age"],
-    "raw_emails": ["email_id", "lead_id", "sent_at", "kind"],
-    "raw_web_visits": ["visit_id", "lead_id", "visited_at", "pages"],
+    "raw_emails": ["email_id", "lead_id", "sent_at", "kind", "opened_at", "clicked_at"],
+    "raw_web_visits": ["visit_id", "lead_id", "visited_at", "pages", "page_path"],
     "raw_conversions": ["lead_id", "converted_at"],
     "raw_scoring_events": ["lead_id", "scored_at", "converted_within_14d"],
 }
+
+
+DOCS_PAGES = ("/docs/getting-started", "/docs/api", "/docs/integrations", "/docs/security")
+BLOG_PAGES = ("/blog/pit-joins", "/blog/feature-stores", "/blog/customer-story", "/blog/release")
 
 
 @dataclass
@@ -96,9 +107,52 @@ def _poisson_times(
         out.append(t.replace(microsecond=0))
 
 
+def engagement_rng(seed: int) -> random.Random:
+    """The RNG of the engagement columns: independent of the main one (seeded from ``seed``)."""
+    return random.Random(seed * 1_000_003 + 17)
+
+
+def page_path(rng: random.Random, propensity: float, intent: bool) -> str:
+    """A visit's landing page: ``/pricing`` likelier for likelier leads and in the week of intent
+    before converting; ``/careers`` for leads that are not buying."""
+    roll = rng.random()
+    pricing = 0.45 if intent else 0.03 + 0.3 * propensity
+    if roll < pricing:
+        return "/pricing"
+    roll = (roll - pricing) / (1 - pricing)
+    if roll < 0.3:
+        return rng.choice(DOCS_PAGES)
+    if roll < 0.6:
+        return rng.choice(BLOG_PAGES)
+    if roll < 0.6 + 0.25 * (1 - propensity):
+        return "/careers"
+    return "/"
+
+
+def opened_clicked(
+    rng: random.Random, sent: datetime, kind: str, propensity: float
+) -> tuple[str, str]:
+    """An email's (opened_at, clicked_at) as raw texts, ``""`` when it did not happen before
+    ``DATA_END``. A click implies an open; sent <= opened <= clicked."""
+    p_open = 0.75 if kind == "onboarding" else 0.1 + 0.6 * propensity
+    if rng.random() >= p_open:
+        return "", ""
+    opened = (sent + timedelta(hours=rng.expovariate(1 / 8))).replace(microsecond=0)
+    if opened >= DATA_END:
+        return "", ""
+    p_click = 0.4 if kind == "onboarding" else 0.05 + 0.5 * propensity
+    if rng.random() >= p_click:
+        return format_ts(opened, rng), ""
+    clicked = (opened + timedelta(minutes=rng.expovariate(1 / 5))).replace(microsecond=0)
+    if clicked >= DATA_END:
+        return format_ts(opened, rng), ""
+    return format_ts(opened, rng), format_ts(clicked, rng)
+
+
 def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
     """Generate the raw CRM tables for ``n_leads`` leads with RNG seed ``seed``."""
     rng = random.Random(seed)
+    extra = engagement_rng(seed)
     tables = Tables()
     email_id = visit_id = 0
     for lead_id in range(1, n_leads + 1):
@@ -125,14 +179,19 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
             tables.rows["raw_conversions"].append([lead_id, format_ts(converted, rng)])
 
         # Web visits: a background rate, plus a burst of intent in the week before converting.
-        visits = _poisson_times(rng, created, horizon, 0.05 + 0.3 * propensity)
+        background = _poisson_times(rng, created, horizon, 0.05 + 0.3 * propensity)
+        visits = [(ts, False) for ts in background]
         if converted:
-            visits += _poisson_times(
-                rng, max(created, converted - timedelta(days=7)), converted, 0.6
-            )
-        for ts in sorted(visits):
+            visits += [
+                (ts, True)
+                for ts in _poisson_times(
+                    rng, max(created, converted - timedelta(days=7)), converted, 0.6
+                )
+            ]
+        for ts, intent in sorted(visits, key=lambda v: v[0]):
             visit_id += 1
             row = [visit_id, lead_id, format_ts(ts, rng), rng.randint(1, 12)]
+            row.append(page_path(extra, propensity, intent))
             tables.rows["raw_web_visits"].append(row)
             if rng.random() < 0.01:
                 tables.rows["raw_web_visits"].append(list(row))  # exported twice
@@ -150,6 +209,7 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
         for ts, kind in sorted(emails):
             email_id += 1
             row = [email_id, lead_id, format_ts(ts, rng), kind]
+            row.extend(opened_clicked(extra, ts, kind, propensity))
             tables.rows["raw_emails"].append(row)
             if rng.random() < 0.01:
                 tables.rows["raw_emails"].append(list(row))

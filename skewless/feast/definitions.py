@@ -18,6 +18,8 @@ from feast import types as feast_types
 from skewless.feast.offline_store import source_tags
 from skewless.manifest import FeatureViewSpec, ManifestError, ProjectSpec, feast_type, load_project
 
+# the tag holding a view's definition hash (keep_materialized_ranges)
+DEFINITION_TAG = "skewless_definition"
 _VALUE_TYPES = {"Int64": ValueType.INT64, "Int32": ValueType.INT32, "String": ValueType.STRING}
 
 
@@ -44,14 +46,30 @@ class FeastDefinitions:
 
 
 def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDefinitions:
-    """Copy onto ``defs`` the ranges the registry at ``repo_dir`` says each view was materialized
-    over. ``feast apply`` compares them (``FeatureView.__eq__``), so without this every view
-    materialized once reads as changed and is reported "Updated" on every apply (stock Feast
-    repos do the same). A repo with no registry yet is left as it is."""
+    """Tag each view of ``defs`` with the hash of its definition (``skewless_definition``:
+    :func:`skewless.bundle.definition_hashes`, its declaration and the code of every model and
+    macro upstream) and copy onto it the ranges the registry at ``repo_dir`` says it was
+    materialized over. ``feast apply`` compares them (``FeatureView.__eq__``), so without this
+    every view materialized once reads as changed and is reported "Updated" on every apply
+    (stock Feast repos do the same).
+
+    Feast keeps a changed view's ranges, so ``materialize-incremental`` would load only what is
+    new and serve the old definition's values for the rest: for each view whose hash differs
+    from the registry's, the online store's watermark is deleted, so readiness reports the view
+    behind and ``skewless materialize`` reloads it from the start of its data. A repo with no
+    registry yet is left as it is."""
     import os
 
     from feast import FeatureStore
 
+    from skewless.bundle import definition_hashes
+    from skewless.project import Project
+    from skewless.watermark import forget_watermarks
+
+    project = Project(repo_dir.parent)
+    hashes = definition_hashes(project, load_project(project.root), list(defs.feature_views))
+    for name, view in defs.feature_views.items():
+        view.tags[DEFINITION_TAG] = hashes[name]
     yaml = Path(os.environ.get("FEAST_FS_YAML_FILE_PATH", "feature_store.yaml"))
     yaml = yaml if yaml.is_absolute() else repo_dir / yaml
     store = FeatureStore(repo_path=str(repo_dir), fs_yaml_file=yaml)
@@ -59,10 +77,14 @@ def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDef
     registry = registry if registry.is_absolute() else repo_dir / registry
     if not registry.exists():
         return defs
+    changed = []
     for stored in store.list_feature_views():
         view = defs.feature_views.get(stored.name)
         if view is not None:
             view.materialization_intervals = list(stored.materialization_intervals)
+            if stored.online and stored.tags.get(DEFINITION_TAG) != hashes[stored.name]:
+                changed.append(stored.name)
+    forget_watermarks(store, changed)
     return defs
 
 

@@ -16,6 +16,8 @@ PROFILE_TTL = timedelta(days=365)
 CADENCE = timedelta(hours=1)
 WINDOWS = {"7d": timedelta(days=7), "30d": timedelta(days=30)}
 RECENT = {"1h": timedelta(hours=1), "30m": timedelta(minutes=30)}
+ENGAGEMENT_TTL = timedelta(days=180)
+ENGAGEMENT_WINDOWS = (timedelta(0), WINDOWS["7d"], WINDOWS["30d"])
 
 
 def parse_ts(text: str) -> datetime:
@@ -24,6 +26,11 @@ def parse_ts(text: str) -> datetime:
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
+
+
+def parse_optional_ts(text: str) -> datetime | None:
+    """An optional raw timestamp: empty means the event did not happen (NULL)."""
+    return parse_ts(text) if text.strip() else None
 
 
 def read_raw(seeds: Path, table: str) -> list[dict[str, str]]:
@@ -55,13 +62,26 @@ class Oracle:
             self.lead_versions[row[0]].append(row)
         emails = distinct(
             [
-                (int(r["email_id"]), int(r["lead_id"]), parse_ts(r["sent_at"]), r["kind"])
+                (
+                    int(r["email_id"]),
+                    int(r["lead_id"]),
+                    parse_ts(r["sent_at"]),
+                    r["kind"],
+                    parse_optional_ts(r["opened_at"]),
+                    parse_optional_ts(r["clicked_at"]),
+                )
                 for r in read_raw(seeds, "raw_emails")
             ]
         )
         visits = distinct(
             [
-                (int(r["visit_id"]), int(r["lead_id"]), parse_ts(r["visited_at"]), int(r["pages"]))
+                (
+                    int(r["visit_id"]),
+                    int(r["lead_id"]),
+                    parse_ts(r["visited_at"]),
+                    int(r["pages"]),
+                    r["page_path"].strip(),
+                )
                 for r in read_raw(seeds, "raw_web_visits")
             ]
         )
@@ -119,6 +139,36 @@ class Oracle:
             "emails_1h": sum(1 for ts in emails if t - RECENT["1h"] < ts <= t),
             "visits_30m": sum(1 for ts, _ in visits if t - RECENT["30m"] < ts <= t),
             "pages_30m": sum(p for ts, p in visits if t - RECENT["30m"] < ts <= t),
+        }
+
+    def engagement(self, lead_id: int, t: datetime) -> dict | None:
+        """lead_engagement at t: windows at the last hourly tick <= t over pricing-page visits
+        (7d), and emails opened (by opened_at), clicked (by clicked_at) and sent (30d). NULL when
+        no row of the view lies in [t - ttl, t]: a row exists at every tick where a value can
+        change (the first tick at or after an event, or after it leaves a 7d or 30d window)."""
+        tick = floor_to(t, CADENCE)
+        pricing = [v[2] for v in self.visits.get(lead_id, []) if v[4] == "/pricing"]
+        emails = self.emails.get(lead_id, [])
+        sent = [e[2] for e in emails]
+        opened = [e[4] for e in emails if e[4] is not None]
+        clicked = [e[5] for e in emails if e[5] is not None]
+        rows = {
+            ceil_to(ts + w, CADENCE)
+            for ts in pricing + sent + opened + clicked
+            for w in ENGAGEMENT_WINDOWS
+        }
+        if not any(t - ENGAGEMENT_TTL <= row <= t for row in rows):
+            return None
+
+        def count(times: list[datetime], width: timedelta) -> int:
+            return sum(1 for ts in times if tick - width < ts <= tick)
+
+        sent_30d, opened_30d = count(sent, WINDOWS["30d"]), count(opened, WINDOWS["30d"])
+        return {
+            "pricing_visits_7d": count(pricing, WINDOWS["7d"]),
+            "emails_opened_30d": opened_30d,
+            "emails_clicked_30d": count(clicked, WINDOWS["30d"]),
+            "email_open_rate_30d": opened_30d / sent_30d if sent_30d else None,
         }
 
     def emails_before(self, lead_id: int, t: datetime) -> int:

@@ -4,7 +4,8 @@
 {{ config(materialized='incremental', on_schema_change='fail') }}
 {%- set spec = skewless.crm_staging_spec() %}
 {% for raw_name, table in spec.items() %}
-{%- set newest = (table['columns'] | selectattr('event_time') | list)[-1]['name'] %}
+{%- set newest = (table['columns'] | selectattr('event_time') | rejectattr('optional')
+                  | list)[-1]['name'] %}
 select
     cast('{{ invocation_id }}' as {{ skewless.sql_type('text') }}) as load_id,
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as built_at,
