@@ -256,6 +256,7 @@ def main() -> None:
     n = args.entities
     make_data(n)
     print(f"entities: {n}")
+    print(f"load_average_before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp, redis_server() as redis:
         address = redis.address
         for backend in args.backends.split(","):
