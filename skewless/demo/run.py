@@ -1,6 +1,7 @@
 """`make demo`: the main job on the embedded default (DuckDB + SQLite), step by step.
 
-dbt seed -> dbt build -> skewless check -> feast apply -> Feast historical retrieval of the
+skewless build (dbt seed + dbt build with every test into data/.builds/<id>, published only if
+green, as `make build` does) -> skewless check -> feast apply -> Feast historical retrieval of the
 training set (checked against dbt's) -> materialize up to the day the model is deployed ->
 online lookup (online store + fresh SQL) -> the story: a leaky model and a point-in-time one,
 trained offline, then production replayed through serving hour by hour -> skewless audit.
@@ -48,14 +49,10 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
         result.timings[name] = time.perf_counter() - start
         say(f"   ({result.timings[name]:.1f} s)")
 
-    with step("dbt seed  (raw CRM exports: seeds/*.csv)"):
-        project.dbt("seed")
-    with step("dbt build (staging, feature views, training set, tests)"):
-        out = project.dbt("build", "--exclude", "resource_type:seed")
-        say(
-            "   "
-            + next((line for line in out.splitlines() if "Done." in line), "done").split("  ")[-1]
-        )
+    with step("skewless build (dbt seed + build + tests into data/.builds/<id>, then publish)"):
+        from skewless.publish import build_and_publish
+
+        build_and_publish(project, say=lambda line: say("   " + line))
         with project.connect() as con:
             for table, reason, n in con.sql("select * from stg_crm__dropped_rows").fetchall():
                 say(f"   staging dropped {n:>4} rows of {table} ({reason})")
