@@ -150,18 +150,21 @@ def _naive_utc(ts: datetime) -> datetime:
     return ts
 
 
-def forget_watermarks(store, views: list[str]) -> None:
-    """Delete the watermarks of ``views`` in the online store of ``store``: it no longer holds
-    their current definition's values. :func:`store_behind` then reports them, and the next
-    ``skewless materialize`` reloads them from the start of their data. No store yet: nothing
-    to forget."""
+def forget_views(store, views: list) -> None:
+    """Delete what the online store of ``store`` holds for the Feast ``views`` (their rows,
+    skewless's write-order fields and their watermarks): it is not their current definition's.
+    :func:`store_behind` then reports them, and the next ``skewless materialize`` reloads them
+    from the start of their data; without this, the writers' "never go back in time" rule would
+    keep an old row wherever the new definition's latest row is older. No store yet, or a store
+    without skewless watermarks: nothing to forget."""
     config = store.config
     try:
         backend = _backend(config)
     except NotImplementedError:
-        return  # a store without skewless watermarks
+        return
     if not views:
         return
+    names = [view.name for view in views]
     if backend == "sqlite":
         path = sqlite_path(config)
         if not path.exists():
@@ -172,12 +175,26 @@ def forget_watermarks(store, views: list[str]) -> None:
         try:
             with con:
                 _ensure_sqlite(con)
+                for name in names:
+                    table = f"{config.project}_{name}"
+                    if con.execute(
+                        "select 1 from sqlite_master where name = ?", (table,)
+                    ).fetchone():
+                        con.execute(f'delete from "{table}"')
                 con.executemany(
                     f"delete from {SQLITE_TABLE} where project = ? and view = ?",
-                    [(config.project, view) for view in views],
+                    [(config.project, name) for name in names],
                 )
         finally:
             con.close()
         return
-    client = store._get_provider().online_store._get_client(config.online_store)
-    client.hdel(redis_key(config.project), *views)
+    online = store._get_provider().online_store
+    client = online._get_client(config.online_store)
+    for view in views:
+        online.delete_table(config, view)  # Feast's fields of the view in every entity hash
+    orders = [f"_sk:{name}".encode() for name in names]
+    with client.pipeline(transaction=False) as pipe:
+        for key in client.scan_iter(b"*" + config.project.encode()):
+            pipe.hdel(key, *orders)
+        pipe.execute()
+    client.hdel(redis_key(config.project), *names)

@@ -1,6 +1,7 @@
 """`make demo`: the main job on the embedded default (DuckDB + SQLite), step by step.
 
-dbt seed -> dbt build -> skewless check -> feast apply -> Feast historical retrieval of the
+skewless build (dbt seed + dbt build with every test into data/.builds/<id>, published only if
+green, as `make build` does) -> skewless check -> feast apply -> Feast historical retrieval of the
 training set (checked against dbt's) -> materialize up to the day the model is deployed ->
 online lookup (online store + fresh SQL) -> the story: a leaky model and a point-in-time one,
 trained offline, then production replayed through serving hour by hour -> skewless audit.
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from skewless.manifest import load_project
-from skewless.project import Project, dbt_summary
+from skewless.project import Project
+from skewless.publish import build_and_publish
 from skewless.training import dbt_training_set, diff_frames, feast_training_set
 
 SERVICE = "lead_conversion"
@@ -48,10 +50,8 @@ def run_demo(root: Path, say: Callable[[str], None] = print) -> DemoResult:
         result.timings[name] = time.perf_counter() - start
         say(f"   ({result.timings[name]:.1f} s)")
 
-    with step("dbt seed  (raw CRM exports: seeds/*.csv)"):
-        project.dbt("seed")
-    with step("dbt build (staging, feature views, training set, tests)"):
-        say("   " + dbt_summary(project.dbt("build", "--exclude", "resource_type:seed")))
+    with step("skewless build (dbt seed + build + tests into data/.builds/<id>, then publish)"):
+        build_and_publish(project, say=lambda line: say("   " + line))
         with project.connect() as con:
             for table, reason, n in con.sql("select * from stg_crm__dropped_rows").fetchall():
                 say(f"   staging dropped {n:>4} rows of {table} ({reason})")

@@ -55,8 +55,9 @@ def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDef
 
     Feast keeps a changed view's ranges, so ``materialize-incremental`` would load only what is
     new and serve the old definition's values for the rest: for each view whose hash differs
-    from the registry's, the online store's watermark is deleted, so readiness reports the view
-    behind and ``skewless materialize`` reloads it from the start of its data. A repo with no
+    from the registry's, what the online store holds for it is deleted with its watermark
+    (:func:`skewless.watermark.forget_views`), so readiness reports the view behind and
+    ``skewless materialize`` reloads it from the start of its data. A repo with no
     registry yet is left as it is."""
     import os
 
@@ -64,7 +65,7 @@ def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDef
 
     from skewless.bundle import definition_hashes
     from skewless.project import Project
-    from skewless.watermark import forget_watermarks
+    from skewless.watermark import forget_views
 
     project = Project(repo_dir.parent)
     hashes = definition_hashes(project, load_project(project.root), list(defs.feature_views))
@@ -83,8 +84,8 @@ def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDef
         if view is not None:
             view.materialization_intervals = list(stored.materialization_intervals)
             if stored.online and stored.tags.get(DEFINITION_TAG) != hashes[stored.name]:
-                changed.append(stored.name)
-    forget_watermarks(store, changed)
+                changed.append(stored)
+    forget_views(store, changed)
     return defs
 
 
