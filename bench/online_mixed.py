@@ -10,7 +10,8 @@ exactly). Clients are threads of this process, each with one keep-alive connecti
 Measured, `skewless serve` on SQLite + DuckDB:
 - stored_rps_alone: 4 clients asking 1 random lead's stored features (lead_profile,
   lead_activity) for SECONDS s; stored_rps_mixed: the same while 4 more clients ask fresh
-  features (lead_recent_activity, 1 random lead) without pause; the goal: ratio >= 0.8.
+  features (lead_recent_activity, 1 random lead of the leads with visits in the last 2 days
+  and 200 others) without pause; the goal: ratio >= 0.8.
 - fresh 1-key p50/p99 over HTTP (one client) and in-process (FeatureServer.get), against the
   floor: a raw query of the same event store fetching that lead's events in the view's windows
   (emails in the last hour, visits in the last 30 minutes) at the same instant; goal ratio <= 3.
@@ -236,6 +237,7 @@ def throughput(
 ) -> float:
     """Stored requests/s of 4 clients while ``fresh_clients`` others ask fresh features."""
     stop, counts, wrong = threading.Event(), [], []
+    fresh_leads = sorted(expected_fresh)
 
     def stored() -> None:
         client, rng, n = Client(port), random.Random(), 0
@@ -247,7 +249,7 @@ def throughput(
     def fresh() -> None:
         client, rng = Client(port), random.Random()
         while not stop.is_set():
-            lead = rng.choice(leads)
+            lead = rng.choice(fresh_leads)
             status, out = client.post(body([lead], FRESH, as_of))
             if status != 200 or json.loads(out)["results"] != expected_fresh[lead]:
                 wrong.append((lead, status, out[:200]))
@@ -282,6 +284,7 @@ def report_latency(name: str, ms: list[float], floor: list[float]) -> None:
     line(f"{name}_p50_ms", f"{percentile(ms, 50):.2f}")
     line(f"{name}_p99_ms", f"{percentile(ms, 99):.2f}")
     line(f"{name}_p99_over_floor_p99", f"{percentile(ms, 99) / percentile(floor, 99):.2f}")
+    line(f"{name}_p50_over_floor_p50", f"{percentile(ms, 50) / percentile(floor, 50):.2f}")
 
 
 def postgres_copy(root: Path, dsn: str) -> None:
@@ -321,6 +324,17 @@ def postgres_copy(root: Path, dsn: str) -> None:
     duck.close()
 
 
+def answer(client: Client, lead: int, as_of, tries: int = 10) -> tuple[int, bytes]:
+    """The stored features' 200 reply for ``lead`` (on a loaded machine a 503 for a store that
+    took longer than its timeout is retried)."""
+    for _ in range(tries):
+        status, out = client.post(body([lead], STORED, as_of))
+        if status == 200:
+            return status, out
+        time.sleep(0.2)
+    raise SystemExit(f"no 200 for lead {lead} before the fault: last status {status}")
+
+
 def fault_run(root: Path, home: Path, leads: list[int], as_of, log: Path) -> None:
     """Redis stopped for 10 s under 4 stored clients."""
     folder = root / "data" / "redis"
@@ -335,8 +349,7 @@ def fault_run(root: Path, home: Path, leads: list[int], as_of, log: Path) -> Non
         http_ready(api),
         env=env,
     ):
-        expected = {lead: Client(api).post(body([lead], STORED, as_of)) for lead in leads[:200]}
-        assert all(status == 200 for status, _ in expected.values())
+        expected = {lead: answer(Client(api), lead, as_of) for lead in leads[:200]}
         events: list[tuple[float, int, float, bool]] = []  # (at, status, ms, right)
         stop, started = threading.Event(), time.monotonic()
 
@@ -417,7 +430,9 @@ def main() -> None:
             ).fetchall()
         ] or leads
     server = FeatureServer(project)
-    expected = {lead: server.get([lead], FRESH, as_of=as_of) for lead in leads}
+    # fresh clients ask the busy leads and 200 others (each answer checked against these)
+    sample = sorted(set(busy) | set(random.Random(3).sample(leads, min(200, len(leads)))))
+    expected = {lead: server.get([lead], FRESH, as_of=as_of) for lead in sample}
     server.close()
 
     api = free_port()
@@ -440,6 +455,7 @@ def main() -> None:
     floor = fresh_latency(
         lambda k: floor_con.execute(FLOOR["duckdb"], {"k": k, "t": as_of}).fetchall(), busy
     )
+    line("duckdb_floor_p50_ms", f"{percentile(floor, 50):.2f}")
     line("duckdb_floor_p99_ms", f"{percentile(floor, 99):.2f}")
     report_latency("duckdb_fresh_http_1key", http_ms, floor)
     server = FeatureServer(project)
@@ -461,6 +477,7 @@ def main() -> None:
         floor = fresh_latency(
             lambda k: (cur.execute(FLOOR["postgres"], {"k": k, "t": as_of}), cur.fetchall()), busy
         )
+        line("postgres_floor_p50_ms", f"{percentile(floor, 50):.2f}")
         line("postgres_floor_p99_ms", f"{percentile(floor, 99):.2f}")
         server = FeatureServer(project, events=PostgresEvents(pg.dsn()))
         for lead in busy[:50]:

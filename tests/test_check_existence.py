@@ -34,6 +34,34 @@ def delete_tick_bound(sql: str) -> str:
     return sql.replace(found.group(0), "\n")
 
 
+BRANCH_BOUND = re.compile(
+    r'(_sk_ev\."(?:sent_at|visited_at)") <= (TIME_BUCKET\(.*?\)\)|CAST\(\$as_of AS TIMESTAMP\))'
+)
+"""The same bound pushed into each event read of the ticks (before their union)."""
+
+
+def branch_bounds(new: str):
+    """Every pushed-down event-time bound of the ticks' event reads rewritten to ``new`` (a
+    template over \\1 the column and \\2 the tick)."""
+
+    def edit(sql: str) -> str:
+        assert len(BRANCH_BOUND.findall(sql)) == 2, "the ticks' event reads are not bounded"
+        return BRANCH_BOUND.sub(new, sql)
+
+    return edit
+
+
+def both(*edits):
+    """The edits applied in turn (the outer EXISTS and the pushed-down reads say the same)."""
+
+    def edit(sql: str) -> str:
+        for e in edits:
+            sql = e(sql)
+        return sql
+
+    return edit
+
+
 def replace(old: str, new: str):
     def edit(sql: str) -> str:
         assert old in sql, old
@@ -59,16 +87,29 @@ def run(project, tmp_path: Path, view: str, sql: str):
 # (view, edit, must sampling find a difference on the demo data?); the patterns match the rendered
 # identifiers quoted ("lead_id") or not
 CHANGES_EXISTENCE = {
-    "no event-time bound in ticks (activity)": ("lead_activity", delete_tick_bound, True),
-    "no event-time bound in ticks (recent)": ("lead_recent_activity", delete_tick_bound, True),
+    "no event-time bound in ticks (activity)": (
+        "lead_activity",
+        both(delete_tick_bound, branch_bounds(r"NOT \1 IS NULL")),
+        True,
+    ),
+    "no event-time bound in ticks (recent)": (
+        "lead_recent_activity",
+        both(delete_tick_bound, branch_bounds(r"NOT \1 IS NULL")),
+        True,
+    ),
     "< instead of <= in ticks (activity)": (
         "lead_activity",
-        replace("_sk_event_ts._sk_ts <=", "_sk_event_ts._sk_ts <"),
+        both(replace("_sk_event_ts._sk_ts <=", "_sk_event_ts._sk_ts <"), branch_bounds(r"\1 < \2")),
         False,
     ),
     "< instead of <= in ticks (recent)": (
         "lead_recent_activity",
-        replace("_sk_event_ts._sk_ts <=", "_sk_event_ts._sk_ts <"),
+        both(replace("_sk_event_ts._sk_ts <=", "_sk_event_ts._sk_ts <"), branch_bounds(r"\1 < \2")),
+        False,
+    ),
+    "< instead of <= in the pushed-down reads only (recent)": (
+        "lead_recent_activity",
+        branch_bounds(r"\1 < \2"),
         False,
     ),
     "a vacuous EXISTS in ticks": (
@@ -79,15 +120,18 @@ CHANGES_EXISTENCE = {
     "ticks from emails only": (
         "lead_activity",
         regex(
-            r'\s+UNION ALL\s+SELECT\s+"?lead_id"?,\s+"?visited_at"? AS "?_sk_ts"?'
-            r".*?IS NULL",
+            r'\s+UNION ALL\s+SELECT\s+_sk_ev\."lead_id",\s+_sk_ev\."visited_at" AS _sk_ts'
+            r".*?\$lead_id\s+\)",
             "",
         ),
         True,
     ),
     "the instant a day later in ticks": (
         "lead_activity",
-        regex(r"(_sk_event_ts\._sk_ts <= )(TIME_BUCKET\(.*?\)\))", r"\1\2 + INTERVAL 1 DAY"),
+        both(
+            regex(r"(_sk_event_ts\._sk_ts <= )(TIME_BUCKET\(.*?\)\))", r"\1\2 + INTERVAL 1 DAY"),
+            branch_bounds(r"\1 <= \2 + INTERVAL 1 DAY"),
+        ),
         False,
     ),
     "a LIMIT on the request": (
