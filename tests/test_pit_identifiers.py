@@ -1,19 +1,28 @@
 """asof_join and window_aggregates with identifiers that break unquoted SQL (reserved words
 `group`, `order`, `select`, `from`; mixed case `Order`, `Created`, `Value`; text keys), with
 `features` resolved from the relation, timestamps at millisecond and second precision, and
-instants before 1970 on the cadence grid: both renderings, DuckDB and PostgreSQL, against the
-brute-force reference (tests/support/reference.py)."""
+instants before 1970 on the cadence grid: both renderings, DuckDB, PostgreSQL and Spark (whose
+one timestamp type holds microseconds: the precision cases are plain timestamps there), against
+the brute-force reference (tests/support/reference.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from support import reference
 from support.conformance_harness import as_multiset
 from support.hypothesis_profiles import pit_settings
+
+
+@pytest.fixture(params=["duckdb", "postgres", "spark"])
+def engine(request):
+    """The conformance project on DuckDB, PostgreSQL and Spark (one SparkSession per run)."""
+    return request.getfixturevalue(f"{request.param}_engine")
+
 
 BASE = datetime(1969, 12, 31, 20)  # windows and ttl straddle the epoch
 INSTANT = st.integers(0, 8 * 3600).map(lambda s: BASE + timedelta(seconds=s))
