@@ -57,9 +57,11 @@ def checked(tmp_path_factory) -> Project:
 
 
 def _masked(models: dict[str, str]) -> dict[str, str]:
-    """Compiled SQL with the staging models' load time (dbt's run_started_at, a literal that
-    differs from compile to compile) masked."""
-    stamp = re.compile(r"'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?'")
+    """Compiled SQL with the staging models' load time and load id (dbt's run_started_at and
+    invocation_id, literals that differ from compile to compile) masked."""
+    stamp = re.compile(
+        r"'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})'"
+    )
     return {
         k: stamp.sub("'<load time>'", v) if k.startswith("stg_") else v for k, v in models.items()
     }
