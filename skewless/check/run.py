@@ -147,7 +147,17 @@ class Compiled:
     def fingerprint(self, name: str) -> str:
         """A hash of what tracing model ``name`` reads: its portable SQL and column types and
         those of every model and seed it reads, directly or not."""
-        seen, todo = {name}, [name]
+        return self._closure_digest({name})
+
+    def fingerprint_sql(self, *sqls: str) -> str:
+        """A hash of the portable SQL and column types of every model and seed the queries
+        ``sqls`` read, directly or not (a hand-written online query may read other models
+        than its view does)."""
+        words = set().union(*(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql) for sql in sqls))
+        return self._closure_digest(words & (set(self.portable) | set(self._schema)))
+
+    def _closure_digest(self, roots: set[str]) -> str:
+        seen, todo = set(roots), list(roots)
         while todo:
             for above in self._reads.get(todo.pop(), ()):
                 if above not in seen:
@@ -448,7 +458,8 @@ def _compare_cached(
     if cache is None:
         return compare_view(view, compiled, online_sql, dialect)
     offline = offline_point_sql(view, compiled)
-    entry = key("view", repr(view), dialect, online_sql, offline, compiled.fingerprint(view.name))
+    reads = compiled.fingerprint_sql(online_sql, offline)
+    entry = key("view", repr(view), dialect, online_sql, offline, reads)
     found = cache.get("views checked", entry)
     if found is None:
         results = compare_view(view, compiled, online_sql, dialect)
