@@ -412,26 +412,3 @@ def test_pull_latest_is_the_pick_at_the_end_and_pull_all_the_rows_as_of_the_end(
         assert got_all == want_all and len(want_all) > 5
         assert len(want_all) < sum(start <= r[names.ts] <= end for r in data)  # some are late
 
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory):  # TEMPORARY: replaced by tests/conftest.py's after the merge
-    import os
-    import sys
-
-    from pyspark.sql import SparkSession
-
-    home = tmp_path_factory.mktemp("spark")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[1]")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.warehouse.dir", str(home / "wh"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
