@@ -217,7 +217,7 @@ asof left join {{ a }}_kept as {{ a }}
     row ordered by (e desc, c desc). One nested step per view. -#}
 {% macro default__asof_join(spine, spine_names, spine_ts, views, timestamps) -%}
 {%- set carried = [] -%}
-{%- set ns = namespace(source='(select _sk_s.*, row_number() over () as _sk_row from '
+{%- set ns = namespace(source='(select _sk_s.*, ' ~ skewless.row_id() ~ ' as _sk_row from '
                                ~ spine ~ ' as _sk_s)') -%}
 {%- for v in views %}
 {%- set ns.source = skewless._asof_portable_step(ns.source, spine_ts, v, timestamps,
@@ -256,4 +256,82 @@ from {{ ns.source }} as _sk_final
      and {{ fresh }}
      {%- endif %}
 ) as _sk_ranked where _sk_rank{{ index }} = 1)
+{%- endmacro %}
+
+{#- Spark: a sort, never a join. Per view, the spine rows (their columns packed in one struct)
+    and the view rows that can ever be picked are put in one stream per key, ordered by
+    instant: a spine row's instant t, a view row's usable instant greatest(event, available_at)
+    (usable at t exactly when e <= t and available_at <= t), view rows first on a tie. A running
+    max of struct(event, created, ...) over that stream is, at each spine row, the greatest
+    (event, created) usable at t: the contract's pick (section 3); a ttl then keeps it only when
+    its event is >= t - ttl (the pick has the greatest event of all usable rows, so if it is
+    outside the ttl every usable row is). View rows with a NULL key, event or created can never
+    be picked and are left out; a spine row with a NULL key or instant meets none. The cost is
+    one sort of (spine + view rows) per view, whatever the rows per key. -#}
+{% macro spark__asof_join(spine, spine_names, spine_ts, views, timestamps) -%}
+{%- set ns = namespace(source=spine) -%}
+{%- set carried = [] -%}
+{%- for v in views -%}
+{%- set ns.source = '(' ~ skewless._asof_spark_step(ns.source, spine_ts, v, timestamps) ~ ')' -%}
+{%- do carried.extend(v['outputs']) -%}
+{%- endfor %}
+select {{ skewless.quote_all(spine_names + carried) }}
+from {{ ns.source }} as _sk_final
+{%- endmacro %}
+
+{#- Spark: one view's step over `source` (the spine so far): its columns plus the view's -#}
+{% macro _asof_spark_step(source, spine_ts, v, timestamps) -%}
+{%- set event = skewless.quote(v['timestamp']) -%}
+{%- set created = skewless.quote(v['created'] or v['timestamp']) -%}
+{%- set instant = skewless.column('_sk_row', spine_ts) -%}
+{%- set fresh = skewless._asof_ttl_condition(v, '_sk_pick._sk_e', instant) -%}
+{%- set stamps = {'event_ts': '_sk_pick._sk_e', 'created_ts': '_sk_pick._sk_c',
+                  'available_at': '_sk_pick._sk_a'} -%}
+select _sk_row.*
+{%- for name, sql in skewless._asof_spark_outputs(v, timestamps, stamps) %},
+    {% if fresh %}case when {{ fresh }} then {{ sql }} end{% else %}{{ sql }}{% endif %}
+    as {{ skewless.quote(name) }}
+{%- endfor %}
+from (
+    select _sk_side, _sk_row,
+           max(_sk_candidate) over (
+               partition by {% for key in v['keys'] %}_sk_k{{ loop.index }}{{ ', ' if not loop.last }}{% endfor %}
+               order by _sk_at, _sk_side
+               rows between unbounded preceding and current row) as _sk_pick
+    from (
+        select {% for spine_key in v['spine_keys'] -%}
+                 {{ skewless.column('_sk_s', spine_key) }} as _sk_k{{ loop.index }},
+               {% endfor -%}
+               {{ skewless.column('_sk_s', spine_ts) }} as _sk_at, 1 as _sk_side,
+               struct(_sk_s.*) as _sk_row, null as _sk_candidate
+        from {{ source }} as _sk_s
+        union all
+        select {% for key in v['keys'] -%}
+                 {{ skewless.quote(key) }} as _sk_k{{ loop.index }},
+               {% endfor -%}
+               greatest({{ event }}, {{ skewless._asof_available_at(v) }}) as _sk_at,
+               0 as _sk_side, null as _sk_row,
+               named_struct('_sk_e', {{ event }}, '_sk_c', {{ created }},
+                            '_sk_a', {{ skewless._asof_available_at(v) }}
+                            {%- for feature in v['features'] -%}
+                            , '_sk_f{{ loop.index }}', {{ skewless.quote(feature) }}
+                            {%- endfor %}) as _sk_candidate
+        from {{ v['relation'] }}
+        where {% for key in v['keys'] %}{{ skewless.quote(key) }} is not null and {% endfor -%}
+              {{ event }} is not null and {{ created }} is not null
+    ) as _sk_stream
+) as _sk_picked
+where _sk_side = 1
+{%- endmacro %}
+
+{#- Spark: (output name, SQL) pairs of one view, read from the picked struct _sk_pick -#}
+{% macro _asof_spark_outputs(v, timestamps, stamps) -%}
+  {%- set sqls = [] -%}
+  {%- for feature in v['features'] -%}
+    {%- do sqls.append('_sk_pick._sk_f' ~ loop.index) -%}
+  {%- endfor -%}
+  {%- if timestamps -%}
+    {%- do sqls.extend([stamps['event_ts'], stamps['created_ts'], stamps['available_at']]) -%}
+  {%- endif -%}
+  {{ return(zip(v['outputs'], sqls) | list) }}
 {%- endmacro %}

@@ -35,3 +35,18 @@
   (timestamp '1970-01-01'
    + ceil(extract(epoch from {{ expr }}) / extract(epoch from {{ step }})) * {{ step }})
 {%- endmacro %}
+
+{#- Spark: integer arithmetic on epoch microseconds (pmod is never negative for a positive step,
+    so instants before 1970 round down and up like the others); no extract(epoch) in Spark SQL -#}
+{% macro spark__floor_to_cadence(expr, step) -%}
+  {%- set us = 'unix_micros(' ~ expr ~ ')' -%}
+  {%- set step_us = 'unix_micros(timestamp_micros(0) + ' ~ step ~ ')' -%}
+  timestamp_micros({{ us }} - pmod({{ us }}, {{ step_us }}))
+{%- endmacro %}
+
+{% macro spark__ceil_to_cadence(expr, step) -%}
+  {%- set us = 'unix_micros(' ~ expr ~ ')' -%}
+  {%- set step_us = 'unix_micros(timestamp_micros(0) + ' ~ step ~ ')' -%}
+  timestamp_micros({{ us }} - pmod({{ us }}, {{ step_us }})
+                   + case when pmod({{ us }}, {{ step_us }}) = 0 then 0 else {{ step_us }} end)
+{%- endmacro %}

@@ -67,3 +67,24 @@
          ~ " cast one side in its model") }}
   {%- endif -%}
 {%- endmacro %}
+
+{#- sql_type(name): the engine's spelling of a portable type name, for casts and for the
+    `data_type` of yml columns (`data_type: "{{ skewless.sql_type('text') }}"`): 'text' and
+    'varchar' are varchar on DuckDB and PostgreSQL and string on Spark (no varchar without a
+    length there); 'double' is double precision on DuckDB and PostgreSQL and double on Spark
+    (whose `float` has 4 bytes). Any other name is returned as written. -#}
+{% macro sql_type(name) -%}
+  {{ return(adapter.dispatch('sql_type', 'skewless')(name | lower)) }}
+{%- endmacro %}
+
+{% macro default__sql_type(name) -%}
+  {%- set spellings = {'text': 'varchar', 'string': 'varchar', 'double': 'double precision',
+                       'float8': 'double precision'} -%}
+  {{ return(spellings.get(name, name)) }}
+{%- endmacro %}
+
+{% macro spark__sql_type(name) -%}
+  {%- set spellings = {'text': 'string', 'varchar': 'string', 'double precision': 'double',
+                       'float8': 'double', 'integer': 'int'} -%}
+  {{ return(spellings.get(name, name)) }}
+{%- endmacro %}

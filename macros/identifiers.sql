@@ -21,3 +21,18 @@
 {% macro column(alias, name) -%}
   {{ return(alias ~ '.' ~ adapter.quote(name)) }}
 {%- endmacro %}
+
+{#- row_id(): a number distinct for every row of a select (duplicates included), in no order:
+    row_number() over () where the engine allows a window without ORDER BY; Spark does not, and
+    numbers rows with monotonically_increasing_id() (unique, not consecutive). -#}
+{% macro row_id() -%}
+  {{ return(adapter.dispatch('row_id', 'skewless')()) }}
+{%- endmacro %}
+
+{% macro default__row_id() -%}
+  row_number() over ()
+{%- endmacro %}
+
+{% macro spark__row_id() -%}
+  monotonically_increasing_id()
+{%- endmacro %}

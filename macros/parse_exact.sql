@@ -15,7 +15,7 @@
 -#}
 {% macro parse_exact(column, type) -%}
   {%- if type == 'text' -%}
-    cast(trim({{ column }}) as varchar)
+    cast(trim({{ column }}) as {{ skewless.sql_type('text') }})
   {%- elif type == 'boolean' -%}
     (case lower(trim({{ column }})) when 'true' then true when 'false' then false end)
   {%- elif type in ('bigint', 'integer') -%}
@@ -41,5 +41,15 @@
   {%- set bound = '9223372036854775807' if type == 'bigint' else '2147483647' -%}
   (case when trim({{ column }}) ~ '^[+-]?[0-9]+$'
         then case when cast(trim({{ column }}) as numeric) between -{{ bound }} - 1 and {{ bound }}
+                  then cast(trim({{ column }}) as {{ type }}) end end)
+{%- endmacro %}
+
+{#- Spark: rlike (no `~`); the cast after the range check (a cast that overflows gives NULL with
+    dbt-spark's ANSI mode off and an error with it on: neither may decide) -#}
+{% macro spark__parse_exact_integer(column, type) -%}
+  {%- set bound = '9223372036854775807' if type == 'bigint' else '2147483647' -%}
+  (case when trim({{ column }}) rlike '^[+-]?[0-9]{1,30}$'
+        then case when cast(trim({{ column }}) as decimal(38, 0))
+                       between -{{ bound }} - 1 and {{ bound }}
                   then cast(trim({{ column }}) as {{ type }}) end end)
 {%- endmacro %}

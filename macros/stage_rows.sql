@@ -72,7 +72,7 @@ select
   {%- endfor %}
     {% if problems -%}
       coalesce({{ problems | join(',\n             ') }})
-    {%- else %}cast(null as varchar){% endif %} as _sk_reason,
+    {%- else %}cast(null as {{ skewless.sql_type('text') }}){% endif %} as _sk_reason,
     concat_ws(',', {% for col in spec -%}
       coalesce({{ col['name'] }}, ''){% if not loop.last %}, {% endif %}
     {%- endfor %}) as _sk_raw_row
@@ -94,8 +94,8 @@ where _sk_reason is null
 
 {#- The rejected rows of one raw export: raw_table, reason, raw_row. -#}
 {% macro rejected_rows(raw_name, raw, spec) -%}
-select cast('{{ raw_name }}' as varchar) as raw_table, cast(_sk_reason as varchar) as reason,
-       cast(_sk_raw_row as varchar) as raw_row
+select cast('{{ raw_name }}' as {{ skewless.sql_type('text') }}) as raw_table, cast(_sk_reason as {{ skewless.sql_type('text') }}) as reason,
+       cast(_sk_raw_row as {{ skewless.sql_type('text') }}) as raw_row
 from ({{ skewless.checked_rows(raw, spec) }}) as _sk_checked
 where _sk_reason is not null
 {%- endmacro %}

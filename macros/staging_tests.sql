@@ -25,21 +25,21 @@ with ranked as (
 ),
 latest as (select * from ranked where age = 1),
 previous as (select * from ranked where age = 2)
-select latest.raw_table, cast('empty export' as varchar) as problem
+select latest.raw_table, cast('empty export' as {{ skewless.sql_type('text') }}) as problem
 from latest where latest.raw_rows = 0
 union all
-select latest.raw_table, cast('truncated export: ' || cast(latest.raw_rows as varchar)
-       || ' rows, the previous load had ' || cast(previous.raw_rows as varchar) as varchar)
+select latest.raw_table, cast('truncated export: ' || cast(latest.raw_rows as {{ skewless.sql_type('text') }})
+       || ' rows, the previous load had ' || cast(previous.raw_rows as {{ skewless.sql_type('text') }}) as {{ skewless.sql_type('text') }})
 from latest inner join previous on latest.raw_table = previous.raw_table
 where latest.raw_rows < previous.raw_rows * {{ 1 - shrink }}
 union all
-select latest.raw_table, cast('rejected ' || cast(latest.rejected_rows as varchar) || ' of '
-       || cast(latest.raw_rows as varchar) || ' rows (see stg_crm__rejected_rows)' as varchar)
+select latest.raw_table, cast('rejected ' || cast(latest.rejected_rows as {{ skewless.sql_type('text') }}) || ' of '
+       || cast(latest.raw_rows as {{ skewless.sql_type('text') }}) || ' rows (see stg_crm__rejected_rows)' as {{ skewless.sql_type('text') }})
 from latest where latest.rejected_rows > latest.raw_rows * {{ rejected }}
 {%- if staleness %}
 union all
 select latest.raw_table,
-       cast('stale export: newest event ' || cast(latest.newest_event_at as varchar) as varchar)
+       cast('stale export: newest event ' || cast(latest.newest_event_at as {{ skewless.sql_type('text') }}) as {{ skewless.sql_type('text') }})
 from latest
 where latest.newest_event_at is null
    or latest.newest_event_at

@@ -70,9 +70,9 @@
 {#- the final value of one aggregate over one window, from the per-point column `col` -#}
 {% macro _window_result(agg, col) -%}
   {%- set zero_when_empty = agg['fn'] in ['count', 'sum', 'count_distinct'] -%}
-  {%- set default_types = {'count': 'bigint', 'count_distinct': 'bigint',
-                           'avg': 'double precision'} -%}
+  {%- set default_types = {'count': 'bigint', 'count_distinct': 'bigint', 'avg': 'double'} -%}
   {%- set type = agg.get('type') or default_types.get(agg['fn']) -%}
+  {%- set type = skewless.sql_type(type) if type else none -%}
   {%- set sql = 'coalesce(' ~ col ~ ', 0)' if zero_when_empty else col -%}
   {%- if type %}cast({{ sql }} as {{ type }}){% else %}{{ sql }}{% endif -%}
 {%- endmacro %}
@@ -380,7 +380,7 @@ _sk_ranked_last as (
   {%- elif agg['fn'] == 'count_distinct' -%}count(distinct {{ inside }})
   {%- elif agg['fn'] == 'last' -%}
     max(case when _sk_rank_{{ x }}_{{ label }} = 1 and _sk_in_{{ label }} then {{ x }} end)
-  {%- elif agg['fn'] == 'avg' -%}avg(cast({{ inside }} as double precision))
+  {%- elif agg['fn'] == 'avg' -%}avg(cast({{ inside }} as {{ skewless.sql_type('double') }}))
   {%- else -%}{{ agg['fn'] }}({{ inside }})
   {%- endif -%}
 {%- endmacro %}

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from skewless.project import Project
-from support.conformance_harness import DuckDBEngine, PostgresEngine
+from support.conformance_harness import DuckDBEngine, PostgresEngine, SparkEngine
 from support.servers import postgres_server, redis_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,6 +178,15 @@ def spark(tmp_path_factory):
     session.stop()
 
 
+@pytest.fixture(scope="session")
+def spark_engine(spark, tmp_path_factory):
+    """The conformance project built on the session's SparkSession (dbt in-process)."""
+    engine = SparkEngine(tmp_path_factory.mktemp("conformance-spark"), spark)
+    engine.create_sources()
+    engine.build()
+    return engine
+
+
 @pytest.fixture(params=["duckdb", "postgres"])
 def engine(request):
     return request.getfixturevalue(f"{request.param}_engine")
@@ -239,3 +248,43 @@ def postgres_build(built: Project, tmp_path_factory):
                 f"dbt {args[0]} on PostgreSQL failed:\n{proc.stdout[-4000:]}"
             )
         yield PostgresBuild(dsn=pg.dsn(), manifest=target / "manifest.json")
+
+
+# -- the whole project built on Spark (the scale-out target; docs/spark.md) ---------------------
+
+
+@dataclass(frozen=True)
+class SparkBuild:
+    """The built project's seeds, models and data tests, built by dbt-spark on the session's
+    SparkSession."""
+
+    manifest: Path
+
+
+@pytest.fixture(scope="session")
+def spark_build(built: Project, spark, tmp_path_factory):
+    """`dbt seed` + `dbt build` of every model and test of the project on Spark (the `spark`
+    output of profiles.yml), in this process so dbt-spark reuses the one SparkSession; its own
+    target folder; the same models as the demo's DuckDB build."""
+    from skewless.demo.story import STORY_VARS
+
+    target = str(tmp_path_factory.mktemp("spark-target"))
+    saved = os.environ.get("SKEWLESS_TARGET")
+    os.environ["SKEWLESS_TARGET"] = "spark"
+    try:
+        built.dbt_in_process("seed", "--target-path", target)
+        built.dbt_in_process(
+            "build",
+            "--exclude",
+            "resource_type:seed",
+            "--vars",
+            STORY_VARS,
+            "--target-path",
+            target,
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("SKEWLESS_TARGET", None)
+        else:
+            os.environ["SKEWLESS_TARGET"] = saved
+    return SparkBuild(manifest=Path(target) / "manifest.json")

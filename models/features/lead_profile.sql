@@ -4,9 +4,9 @@ select
     lead_id,
     created_at as event_ts,
     updated_at as created_ts,
-    cast(contact_age as double precision) / 100 as contact_age_scaled,
+    cast(contact_age as {{ skewless.sql_type('double') }}) / 100 as contact_age_scaled,
     company_size,
-    cast(ln(company_size) as double precision) as log_company_size,
+    cast(ln(company_size) as {{ skewless.sql_type('double') }}) as log_company_size,
     company_size >= 1000 as is_enterprise,
     industry
 from {{ ref('stg_crm__leads') }}

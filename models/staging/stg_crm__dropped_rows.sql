@@ -4,8 +4,8 @@
 {%- set spec = skewless.crm_staging_spec() %}
 {% for raw_name, table in spec.items() %}
 select
-    cast('{{ raw_name }}' as varchar) as raw_table,
-    cast('exact duplicate export' as varchar) as reason,
+    cast('{{ raw_name }}' as {{ skewless.sql_type('text') }}) as raw_table,
+    cast('exact duplicate export' as {{ skewless.sql_type('text') }}) as reason,
     cast((select count(*) from {{ ref(raw_name) }})
          - (select count(*) from {{ ref('stg_crm__rejected_rows') }}
             where raw_table = '{{ raw_name }}')

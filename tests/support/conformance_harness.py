@@ -223,6 +223,104 @@ class PostgresEngine(Engine):
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+class SparkEngine(Engine):
+    """The conformance project on the test session's SparkSession: dbt runs in this process
+    (dbt-spark's session method reuses the session and its derby metastore, which allows one
+    JVM); the sources are parquet tables in the `conformance` database, replaced per case."""
+
+    name = "spark"
+    double = "double"
+    schema = "conformance"
+
+    def __init__(self, workdir: Path, spark):
+        super().__init__(workdir)
+        self.spark = spark
+
+    def env(self) -> dict[str, str]:
+        return {"CONFORMANCE_TARGET": "spark"}
+
+    def create_sources(self) -> None:
+        self.spark.sql(f"create database if not exists {self.schema}")
+        spelling = {"double": "double", "varchar": "string"}
+        for table, columns in SOURCES.items():
+            cols = ", ".join(f"`{c}` {spelling.get(t, t)}" for c, t in columns)
+            self.spark.sql(f"drop table if exists {self.schema}.{table}")
+            self.spark.sql(f"create table {self.schema}.{table} ({cols}) using parquet")
+
+    def dbt(self, *args: str) -> subprocess.CompletedProcess:
+        """dbt in this process (dbtRunner); its outcome as a CompletedProcess (0 or 1)."""
+        import contextlib
+
+        from dbt.cli.main import dbtRunner
+
+        env = {
+            **self.env(),
+            "DBT_USE_COLORS": "false",
+            "DBT_LOG_PATH": str(self.workdir / "logs"),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            with contextlib.chdir(PROJECT):
+                flags = ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+                result = dbtRunner().invoke([*args, *flags])
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        messages = [
+            f"{getattr(r.node, 'name', '?')}: {getattr(r, 'message', '')}"
+            for r in (getattr(result.result, "results", None) or [])
+            if getattr(getattr(r, "status", None), "value", "") in ("error", "fail")
+        ]
+        out = "\n".join([str(result.exception or ""), *messages])
+        return subprocess.CompletedProcess(list(args), 0 if result.success else 1, out, "")
+
+    def execute(self, sql: str) -> None:
+        self.spark.sql(sql)
+
+    def load(self, tables: dict[str, list[dict]]) -> None:
+        """Replace the rows of the given source tables: one `insert overwrite` each, instants
+        sent as epoch microseconds (exact in every era, never through a local time zone)."""
+        from pyspark.sql import types as T
+
+        from support.spark import to_micros
+
+        kinds = {"bigint": T.LongType(), "timestamp": T.LongType(), "double": T.DoubleType()}
+        for table, rows in tables.items():
+            columns = SOURCES[table]
+            schema = T.StructType(
+                [
+                    T.StructField(f"c{i}", kinds.get(t, T.StringType()))
+                    for i, (_, t) in enumerate(columns)
+                ]
+            )
+            data = [
+                tuple(to_micros(r[c]) if t == "timestamp" else r[c] for c, t in columns)
+                for r in rows
+            ]
+            self.spark.createDataFrame(data, schema).createOrReplaceTempView("_sk_load")
+            cols = ", ".join(
+                f"timestamp_micros(c{i})" if t == "timestamp" else f"c{i}"
+                for i, (_, t) in enumerate(columns)
+            )
+            self.spark.sql(
+                f"insert overwrite table {self.schema}.{table} select {cols} from _sk_load"
+            )
+
+    def insert(self, table: str, rows: list[dict]) -> None:
+        self.load({table: rows})
+
+    def fetch(self, sql: str) -> list[dict]:
+        from support.spark import fetch
+
+        self.spark.sql(f"use {self.schema}")
+        return fetch(self.spark, sql)
+
+
 def normalize(value):
     """Engine values -> comparable Python values (naive UTC datetimes, floats rounded, NaN as
     the string 'NaN' so that NaN equals NaN)."""

@@ -1,1 +1,5 @@
+{%- if target.type == 'spark' %}
+select * from parquet.`{{ var("bench_dir") }}/features.parquet`
+{%- else %}
 select * from read_parquet('{{ var("bench_dir") }}/features.parquet')
+{%- endif %}

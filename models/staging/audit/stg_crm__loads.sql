@@ -6,10 +6,10 @@
 {% for raw_name, table in spec.items() %}
 {%- set newest = (table['columns'] | selectattr('event_time') | list)[-1]['name'] %}
 select
-    cast('{{ invocation_id }}' as varchar) as load_id,
+    cast('{{ invocation_id }}' as {{ skewless.sql_type('text') }}) as load_id,
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as built_at,
     {{ skewless.load_time() }} as loaded_at,
-    cast('{{ raw_name }}' as varchar) as raw_table,
+    cast('{{ raw_name }}' as {{ skewless.sql_type('text') }}) as raw_table,
     cast((select count(*) from {{ ref(raw_name) }}) as bigint) as raw_rows,
     cast((select count(*) from {{ ref('stg_crm__rejected_rows') }}
           where raw_table = '{{ raw_name }}') as bigint) as rejected_rows,
