@@ -173,20 +173,22 @@ def test_stock_feast_on_spark_serves_a_correction_written_after_the_end(spark, t
 
 
 def test_stock_incremental_misses_a_late_correction_to_an_older_event(spark, tmp_path):
-    """A correction written in (end1, end2] to an event before end1: an incremental run of
+    """The table grows between two runs, as it does in production: a correction written in
+    (end1, end2] to an event before end1 is appended after the first run. An incremental run of
     stock Feast reads events in [end1, end2] only and keeps the uncorrected value; ours writes
     the pick at end2."""
     e = T0
-    data = [
-        {"k": 1, "ts": e, "created": e, "n": 1, "x": 1.0},
-        {"k": 1, "ts": e, "created": e + timedelta(hours=2), "n": 2, "x": 2.0},
-    ]
-    table = register(spark, tmp_path, data, "mat_incremental")
+    original = {"k": 1, "ts": e, "created": e, "n": 1, "x": 1.0}
+    correction = {"k": 1, "ts": e, "created": e + timedelta(hours=2), "n": 2, "x": 2.0}
     end1, end2 = e + timedelta(hours=1), e + timedelta(hours=3)
     served = {}
     for name, offline, latest in (("stock", {"type": "spark"}, False), ("ours", OURS, True)):
+        table = register(spark, tmp_path, [original], f"mat_incremental_{name}")
         store = store_for(tmp_path / name, table, offline, SPARK_ENGINE, pull_latest=latest)
         store.materialize(e - timedelta(days=1), end1)
+        assert online(store)[1][0] == 1
+        (tmp_path / f"{table}.parquet").unlink()
+        register(spark, tmp_path, [original, correction], table)
         store.materialize_incremental(end2)
         served[name] = online(store)[1][0]
     assert served == {"stock": 1, "ours": 2}

@@ -411,4 +411,3 @@ def test_pull_latest_is_the_pick_at_the_end_and_pull_all_the_rows_as_of_the_end(
         want_all = sorted((r[names.key], r[names.ts], r[names.created]) for r in brute_all)
         assert got_all == want_all and len(want_all) > 5
         assert len(want_all) < sum(start <= r[names.ts] <= end for r in data)  # some are late
-

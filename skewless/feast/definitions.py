@@ -73,7 +73,7 @@ def feast_definitions(project_dir: Path, manifest_path: Path | None = None) -> F
     ``FileSource`` objects."""
     project = load_project(project_dir, manifest_path)
     target = os.environ.get("SKEWLESS_TARGET", "duckdb")
-    if target == "spark" and project.adapter != "spark":
+    if target.startswith("spark") and project.adapter != "spark":
         raise ManifestError(
             f"SKEWLESS_TARGET=spark, but {manifest_path or 'target/manifest.json'} was built by "
             f"dbt-{project.adapter}: run `SKEWLESS_TARGET=spark dbt build` first"
