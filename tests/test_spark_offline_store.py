@@ -411,3 +411,26 @@ def test_pull_latest_is_the_pick_at_the_end_and_pull_all_the_rows_as_of_the_end(
         want_all = sorted((r[names.key], r[names.ts], r[names.created]) for r in brute_all)
         assert got_all == want_all and len(want_all) > 5
         assert len(want_all) < sum(start <= r[names.ts] <= end for r in data)  # some are late
+
+
+def test_nanosecond_spine_instants_compare_exactly_before_1970(spark_tables, tmp_path):
+    """Spark holds microseconds: a spine instant 500 ns before an event (before 1970, where
+    truncation toward zero rounds up) must not see it; 500 ns after must."""
+    _, register = spark_tables
+    names = Names(False)
+    e = datetime(1969, 7, 20, 20, 17, 40, 5)
+    data = [{"k": 1, "ts": e, "created": e, "n": 7, "x": 1.0, "s": "a"}]
+    path = tmp_path / "rows.parquet"
+    write_parquet(path, data, names)
+    store = store_for(
+        tmp_path / "ours", OURS, spark_source(register(path), names, 0, 0), names, None
+    )
+    at = pd.Timestamp(e)
+    frame = pd.DataFrame(
+        {
+            "k": [1, 1, 1],
+            "event_timestamp": [at - pd.Timedelta(500, "ns"), at, at + pd.Timedelta(500, "ns")],
+        }
+    )
+    got = retrieve(store, frame, names)
+    assert got["n"].tolist()[0] is pd.NA and got["n"].tolist()[1:] == [7, 7]
