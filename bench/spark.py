@@ -114,7 +114,76 @@ def portable(spark, cache: Path, ttl: bool):
     return spark.sql(f"select * from skewless_bench.pit_{'ttl' if ttl else 'nottl'}_portable")
 
 
-METHODS: dict[str, Callable] = {"native": native, "portable": portable}
+def _feast_store(cache: Path, ttl: bool, offline: dict):
+    """A Feast repo under ``cache`` with the bench view as a ``SparkSource`` over its parquet."""
+    from datetime import timedelta
+
+    from feast import Entity, FeatureStore, FeatureView, Field, RepoConfig, ValueType
+    from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+    from feast.types import Float64, Int64
+
+    from skewless.feast.offline_store import source_tags
+
+    folder = cache / f"feast-{offline['type'].rsplit('.', 1)[-1]}-{ttl}"
+    folder.mkdir(parents=True, exist_ok=True)
+    entity = Entity(name="entity", join_keys=["k"], value_type=ValueType.INT64)
+    source = SparkSource(
+        name="features_source",
+        path=str(cache / "features.parquet"),
+        file_format="parquet",
+        timestamp_field="e",
+        created_timestamp_column="c",
+        tags=source_tags(["k"], 0, 0),
+    )
+    view = FeatureView(
+        name="features",
+        entities=[entity],
+        ttl=timedelta(days=30) if ttl else timedelta(0),
+        source=source,
+        schema=[
+            Field(name="k", dtype=Int64),
+            Field(name="v1", dtype=Float64),
+            Field(name="v2", dtype=Int64),
+        ],
+    )
+    store = FeatureStore(
+        config=RepoConfig(
+            project="bench",
+            provider="local",
+            registry=str(folder / "registry.db"),
+            offline_store=offline,
+            online_store={"type": "sqlite", "path": str(folder / "online.db")},
+            entity_key_serialization_version=3,
+            repo_path=str(folder),
+        )
+    )
+    store.apply([entity, view])
+    return store
+
+
+def _feast(offline: dict, **kwargs) -> Callable:
+    """A method: Feast historical retrieval of the spine through ``offline`` (a Spark DataFrame
+    of the retrieval, not collected to pandas)."""
+
+    def method(spark, cache: Path, ttl: bool):
+        store = _feast_store(cache, ttl, offline)
+        spine = spark.read.parquet(str(cache / "spine.parquet"))
+        job = store.get_historical_features(
+            entity_df=spine, features=["features:v1", "features:v2"], **kwargs
+        )
+        return job.to_spark_df()
+
+    return method
+
+
+METHODS: dict[str, Callable] = {
+    "native": native,
+    "portable": portable,
+    # stock Feast's Spark offline store, with the created filter (its default leaks corrections)
+    "feast_stock": _feast({"type": "spark"}, filter_by_created_timestamp=True),
+    # skewless's Spark offline store (skewless/feast/spark_offline_store.py)
+    "feast_ours": _feast({"type": "skewless.feast.spark_offline_store.SkewlessSparkOfflineStore"}),
+}
 """name -> (spark, cache, ttl) -> DataFrame of (rid, k, t, v1, v2)."""
 
 
@@ -166,6 +235,9 @@ def main() -> None:
             for name, s in seconds.items():
                 if name != "native":
                     line(f"{label}_{name}_over_native", s / seconds["native"])
+            if {"feast_stock", "feast_ours"} <= set(seconds):
+                ratio = seconds["feast_stock"] / seconds["feast_ours"]
+                line(f"{label}_feast_stock_over_feast_ours", ratio)
             line(f"{label}_outputs_equal", True)
     line("load_average_1m_5m_15m", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     spark.stop()

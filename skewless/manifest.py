@@ -113,6 +113,8 @@ class FeatureViewSpec:
     path: Path
     checksum: str
     serve: str = "store"
+    relation: str = ""
+    """``schema.alias`` of the model's table (engines that build tables, e.g. Spark)."""
 
     @property
     def join_keys(self) -> list[str]:
@@ -136,6 +138,8 @@ class FeatureServiceSpec:
 class ProjectSpec:
     feature_views: dict[str, FeatureViewSpec] = field(default_factory=dict)
     feature_services: dict[str, FeatureServiceSpec] = field(default_factory=dict)
+    adapter: str = "duckdb"
+    """The dbt adapter that built the manifest (``metadata.adapter_type``)."""
 
     @property
     def entities(self) -> dict[str, EntitySpec]:
@@ -204,10 +208,10 @@ def load_project(
         for uid, node in manifest.get("nodes", {}).items()
         if node.get("resource_type") == "model"
     }
-    spec = ProjectSpec()
+    spec = ProjectSpec(adapter=(manifest.get("metadata") or {}).get("adapter_type") or "duckdb")
     for uid, node in sorted(models.items()):
         if "feature_view" in (node.get("config", {}).get("meta") or {}):
-            view = _feature_view(node, project_dir)
+            view = _feature_view(node, project_dir, spec.adapter)
             spec.feature_views[view.name] = view
     _check_entities_agree(spec)
     for uid, node in sorted(models.items()):
@@ -224,7 +228,7 @@ def load_project(
     return spec
 
 
-def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
+def _feature_view(node: dict, project_dir: Path, adapter: str = "duckdb") -> FeatureViewSpec:
     name = node["alias"] or node["name"]
     meta = node["config"]["meta"]["feature_view"]
     where = f"model '{name}' ({node.get('original_file_path', '?')})"
@@ -266,10 +270,10 @@ def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
         if not meta.get(required):
             raise ManifestError(f"{where}: meta.feature_view.{required} is required")
     materialized = node["config"].get("materialized")
-    if materialized != "external":
+    if materialized != "external" and not (adapter == "spark" and materialized == "table"):
         raise ManifestError(
             f"{where}: feature views must be materialized='external' (parquet Feast "
-            f"can read), not '{materialized}'"
+            f"can read; on Spark 'table'), not '{materialized}'"
         )
 
     def column(col: object, role: str) -> Column:
@@ -344,6 +348,7 @@ def _feature_view(node: dict, project_dir: Path) -> FeatureViewSpec:
         path=path,
         checksum=node.get("checksum", {}).get("checksum", ""),
         serve=serve,
+        relation=f"{node.get('schema')}.{node.get('alias') or name}",
     )
 
 

@@ -413,25 +413,80 @@ def test_pull_latest_is_the_pick_at_the_end_and_pull_all_the_rows_as_of_the_end(
         assert len(want_all) < sum(start <= r[names.ts] <= end for r in data)  # some are late
 
 
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory):  # TEMPORARY: replaced by tests/conftest.py's after the merge
-    import os
-    import sys
-
-    from pyspark.sql import SparkSession
-
-    home = tmp_path_factory.mktemp("spark")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[1]")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.warehouse.dir", str(home / "wh"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={home}")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
+def test_nanosecond_spine_instants_compare_exactly_before_1970(spark_tables, tmp_path):
+    """Spark holds microseconds: a spine instant 500 ns before an event (before 1970, where
+    truncation toward zero rounds up) must not see it; 500 ns after must."""
+    _, register = spark_tables
+    names = Names(False)
+    e = datetime(1969, 7, 20, 20, 17, 40, 5)
+    data = [{"k": 1, "ts": e, "created": e, "n": 7, "x": 1.0, "s": "a"}]
+    path = tmp_path / "rows.parquet"
+    write_parquet(path, data, names)
+    store = store_for(
+        tmp_path / "ours", OURS, spark_source(register(path), names, 0, 0), names, None
     )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    at = pd.Timestamp(e)
+    frame = pd.DataFrame(
+        {
+            "k": [1, 1, 1],
+            "event_timestamp": [at - pd.Timedelta(500, "ns"), at, at + pd.Timedelta(500, "ns")],
+        }
+    )
+    got = retrieve(store, frame, names)
+    assert got["n"].tolist()[0] is pd.NA and got["n"].tolist()[1:] == [7, 7]
+
+
+def test_two_views_in_one_retrieval_equal_the_brute_force(spark_tables, tmp_path):
+    """Several views in one call (the training set's case): each view's pick, one row per
+    spine row, full feature names."""
+    _, register = spark_tables
+    names = Names(False)
+    rng = random.Random(3)
+    data = rows(rng, names, ties=True, null_keys=True)
+    frame = spine(rng, names)
+    path = tmp_path / "rows.parquet"
+    write_parquet(path, data, names)
+    table = register(path)
+    entity = Entity(name="thing", join_keys=["k"], value_type=ValueType.INT64)
+    views = [
+        FeatureView(
+            name=name,
+            entities=[entity],
+            ttl=ttl,
+            source=SparkSource(
+                name=f"{name}_source",
+                table=table,
+                timestamp_field="ts",
+                created_timestamp_column="created",
+                tags=source_tags(["k"], lag, 0),
+            ),
+            schema=[Field(name="k", dtype=Int64), Field(name=feature, dtype=dtype)],
+        )
+        for name, feature, dtype, ttl, lag in (
+            ("a", "n", Int64, timedelta(0), 600),
+            ("b", "s", String, timedelta(minutes=50), 0),
+        )
+    ]
+    store = FeatureStore(
+        config=RepoConfig(
+            project="twoviews",
+            provider="local",
+            registry=str(tmp_path / "registry.db"),
+            offline_store=OURS,
+            online_store={"type": "sqlite", "path": str(tmp_path / "online.db")},
+            entity_key_serialization_version=3,
+            repo_path=str(tmp_path),
+        )
+    )
+    store.apply([entity, *views])
+    got = store.get_historical_features(
+        entity_df=frame.copy(), features=["a:n", "b:s"], full_feature_names=True
+    ).to_df()
+    a = brute(data, frame, names, None, 600, 0)
+    b = brute(data, frame, names, timedelta(minutes=50), 0, 0)
+    want = a[["k", "event_timestamp", "n"]].rename(columns={"n": "a__n"})
+    want["b__s"] = b["s"]
+    assert len(got) == len(frame)
+    assert list(got.columns) == ["k", "event_timestamp", "a__n", "b__s"]
+    diff = diff_frames(comparable(got), want, order_by=["k", "event_timestamp"])
+    assert diff.equal, diff.summary()

@@ -7,6 +7,7 @@ keys, types (from the model contracts), ttl and descriptions all come from
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -90,8 +91,17 @@ def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDef
 
 
 def feast_definitions(project_dir: Path, manifest_path: Path | None = None) -> FeastDefinitions:
-    """Build the Feast objects for the dbt project at ``project_dir``."""
-    return build(load_project(project_dir, manifest_path))
+    """Build the Feast objects for the dbt project at ``project_dir``: ``SparkSource`` tables
+    when ``SKEWLESS_TARGET=spark`` (the manifest must come from a Spark build), else parquet
+    ``FileSource`` objects."""
+    project = load_project(project_dir, manifest_path)
+    target = os.environ.get("SKEWLESS_TARGET", "duckdb")
+    if target.startswith("spark") and project.adapter != "spark":
+        raise ManifestError(
+            f"SKEWLESS_TARGET=spark, but {manifest_path or 'target/manifest.json'} was built by "
+            f"dbt-{project.adapter}: run `SKEWLESS_TARGET=spark dbt build` first"
+        )
+    return build(project)
 
 
 def feast_definitions_or_exit(
@@ -123,7 +133,7 @@ def build(project: ProjectSpec) -> FeastDefinitions:
             description=entity.description,
         )
     for name, view in project.feature_views.items():
-        defs.feature_views[name] = _feature_view(view, defs.entities)
+        defs.feature_views[name] = _feature_view(view, defs.entities, project.adapter)
     for name, service in project.feature_services.items():
         defs.feature_services[name] = FeatureService(
             name=name,
@@ -148,16 +158,31 @@ def _schema(view: FeatureViewSpec) -> list[Field]:
     ]
 
 
-def _feature_view(view: FeatureViewSpec, entities: dict[str, Entity]) -> FeatureView:
+def _source(view: FeatureViewSpec, adapter: str):
+    """The view's Feast data source: the parquet dbt-duckdb wrote, or the table dbt-spark built
+    (``SparkSource``, read by :mod:`skewless.feast.spark_offline_store`). The tags carry the
+    keys and freshness the offline stores apply."""
     seconds = lambda d: int(d.total_seconds()) if d else 0  # noqa: E731
-    source = FileSource(
+    common = dict(
         name=f"{view.name}_source",
-        path=str(view.path),
         timestamp_field=view.timestamp,
         created_timestamp_column=view.created or "",
         description=f"dbt model {view.unique_id}",
         tags=source_tags(view.join_keys, seconds(view.lag), seconds(view.cadence)),
     )
+    if adapter == "spark":
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import (
+            SparkSource,
+        )
+
+        return SparkSource(table=view.relation, **common)
+    return FileSource(path=str(view.path), **common)
+
+
+def _feature_view(
+    view: FeatureViewSpec, entities: dict[str, Entity], adapter: str = "duckdb"
+) -> FeatureView:
+    source = _source(view, adapter)
     tags = {
         "dbt_model": view.unique_id,
         "dbt_checksum": view.checksum,

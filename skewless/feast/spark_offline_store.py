@@ -271,7 +271,7 @@ def asof_frame(
         F.struct(*[F.col(bq(c)) for c in spine_cols]).alias("_sk_s"),
         F.monotonically_increasing_id().alias("_sk_n"),
     )
-    added: list[str] = []
+    carried = list(spine_cols)
     spine_types = {f.name: f.dataType for f in spine.schema.fields}
     t_us = F.unix_micros(F.col("_sk_s." + bq(spine_ts)).cast("timestamp"))
     for fv, features in _view_requests(feature_views, feature_refs):
@@ -342,19 +342,14 @@ def asof_frame(
             ok = ok & (F.col("_sk_p.e") >= F.col("_sk_at") - F.lit(ttl))
         picked = picked.where("_sk_kind = 1").select(
             "_sk_n",
-            "_sk_s",
-            *[F.col(c) for c in added],
-            *[F.when(ok, F.col(f"_sk_p.v{i}")).alias(out) for i, out in enumerate(out_names)],
+            F.struct(  # the spine row and every feature so far travel as one struct
+                *[F.col("_sk_s." + bq(c)).alias(c) for c in carried],
+                *[F.when(ok, F.col(f"_sk_p.v{i}")).alias(out) for i, out in enumerate(out_names)],
+            ).alias("_sk_s"),
         )
-        added += out_names
-        current = picked.select(
-            "_sk_n",
-            F.struct(*[F.col("_sk_s." + bq(c)) for c in spine_cols]).alias("_sk_s"),
-            *[F.col(bq(c)) for c in added],
-        )
-    return current.orderBy("_sk_n").select(
-        *[F.col("_sk_s." + bq(c)).alias(c) for c in spine_cols], *[F.col(bq(c)) for c in added]
-    )
+        carried += out_names
+        current = picked
+    return current.orderBy("_sk_n").select(*[F.col("_sk_s." + bq(c)).alias(c) for c in carried])
 
 
 def value_type(view_rows):
