@@ -73,7 +73,7 @@ select
     pricing_windows.pricing_visits_7d,
     open_windows.emails_opened_30d,
     click_windows.emails_clicked_30d,
-    cast(open_windows.emails_opened_30d as double precision)
+    cast(open_windows.emails_opened_30d as {{ skewless.sql_type('double') }})
         / nullif(send_windows.emails_sent_30d, 0) as email_open_rate_30d
 from pricing_windows
 inner join send_windows
