@@ -118,11 +118,12 @@ def _feast_store(cache: Path, ttl: bool, offline: dict):
     """A Feast repo under ``cache`` with the bench view as a ``SparkSource`` over its parquet."""
     from datetime import timedelta
 
-    from feast import Entity, FeatureStore, FeatureView, Field, RepoConfig, ValueType
+    from feast import Entity, FeatureView, Field, ValueType
     from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
     from feast.types import Float64, Int64
 
     from skewless.feast.offline_store import source_tags
+    from support.stores import sqlite_store
 
     folder = cache / f"feast-{offline['type'].rsplit('.', 1)[-1]}-{ttl}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -146,18 +147,7 @@ def _feast_store(cache: Path, ttl: bool, offline: dict):
             Field(name="v2", dtype=Int64),
         ],
     )
-    store = FeatureStore(
-        config=RepoConfig(
-            project="bench",
-            provider="local",
-            registry=str(folder / "registry.db"),
-            offline_store=offline,
-            online_store={"type": "sqlite", "path": str(folder / "online.db")},
-            entity_key_serialization_version=3,
-            repo_path=str(folder),
-        )
-    )
-    store.apply([entity, view])
+    store = sqlite_store(folder, "bench", offline, [entity, view])
     return store
 
 

@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from feast import Entity, FeatureStore, FeatureView, Field, RepoConfig, ValueType
+from feast import Entity, FeatureView, Field, ValueType
 from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 from feast.types import Float64, Int64
 
 from skewless.feast.offline_store import source_tags
 from support import reference
+from support.stores import sqlite_store
 
 pytestmark = pytest.mark.spark
 
@@ -82,20 +83,14 @@ def store_for(folder, table: str, offline: dict, engine, pull_latest: bool, lag:
             Field(name="x", dtype=Float64),
         ],
     )
-    store = FeatureStore(
-        config=RepoConfig(
-            project="sparkmat",
-            provider="local",
-            registry=str(folder / "registry.db"),
-            offline_store=offline,
-            online_store={"type": "sqlite", "path": str(folder / "online.db")},
-            batch_engine=engine,
-            materialization={"pull_latest_features": pull_latest},
-            entity_key_serialization_version=3,
-            repo_path=str(folder),
-        )
+    store = sqlite_store(
+        folder,
+        "sparkmat",
+        offline,
+        [entity, view],
+        batch_engine=engine,
+        materialization={"pull_latest_features": pull_latest},
     )
-    store.apply([entity, view])
     return store
 
 

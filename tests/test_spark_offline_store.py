@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig, ValueType
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
 from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 from feast.types import Float64, Int64, String
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +30,7 @@ from skewless.feast.offline_store import source_tags
 from skewless.feast.spark_offline_store import SkewlessSparkOfflineStore, SparkContractError
 from skewless.training import diff_frames
 from support import reference
+from support.stores import sqlite_store
 
 pytestmark = pytest.mark.spark
 
@@ -138,18 +139,7 @@ def store_for(
             Field(name=names.s, dtype=String),
         ],
     )
-    store = FeatureStore(
-        config=RepoConfig(
-            project="sparkcontract",
-            provider="local",
-            registry=str(folder / "registry.db"),
-            offline_store=offline,
-            online_store={"type": "sqlite", "path": str(folder / "online.db")},
-            entity_key_serialization_version=3,
-            repo_path=str(folder),
-        )
-    )
-    store.apply([entity, view])
+    store = sqlite_store(folder, "sparkcontract", offline, [entity, view])
     return store
 
 
@@ -467,18 +457,7 @@ def test_two_views_in_one_retrieval_equal_the_brute_force(spark_tables, tmp_path
             ("b", "s", String, timedelta(minutes=50), 0),
         )
     ]
-    store = FeatureStore(
-        config=RepoConfig(
-            project="twoviews",
-            provider="local",
-            registry=str(tmp_path / "registry.db"),
-            offline_store=OURS,
-            online_store={"type": "sqlite", "path": str(tmp_path / "online.db")},
-            entity_key_serialization_version=3,
-            repo_path=str(tmp_path),
-        )
-    )
-    store.apply([entity, *views])
+    store = sqlite_store(tmp_path, "twoviews", OURS, [entity, *views])
     got = store.get_historical_features(
         entity_df=frame.copy(), features=["a:n", "b:s"], full_feature_names=True
     ).to_df()

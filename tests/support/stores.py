@@ -106,6 +106,26 @@ def feast_store(
     return store
 
 
+def sqlite_store(folder: Path, project: str, offline, objects: list, **config) -> FeatureStore:
+    """A Feast store in ``folder`` with a SQLite online store and ``offline`` (a config mapping),
+    ``objects`` (entities, views) applied; ``config``: more ``RepoConfig`` fields (e.g.
+    ``batch_engine``, ``materialization``)."""
+    store = FeatureStore(
+        config=RepoConfig(
+            project=project,
+            provider="local",
+            registry=str(folder / "registry.db"),
+            offline_store=offline,
+            online_store={"type": "sqlite", "path": str(folder / "online.db")},
+            entity_key_serialization_version=3,
+            repo_path=str(folder),
+            **config,
+        )
+    )
+    store.apply(objects)
+    return store
+
+
 def online_state(store: FeatureStore, spec: ProjectSpec, keys: list[int]) -> dict:
     """{(view, key): (event_ts, {feature: value})} for every key the store holds a value for."""
     provider = store._get_provider()
