@@ -33,8 +33,8 @@ VIEWS = {"lead_profile", "lead_activity", "lead_recent_activity", "lead_engageme
 CASES = {  # name -> (file, old, new, views that must be named; empty: still loads)
     "age / 10 instead of age / 100": (
         "models/features/lead_profile.sql",
-        "as double precision) / 100",
-        "as double precision) / 10",
+        ") / 100 as contact_age_scaled",
+        ") / 10 as contact_age_scaled",
         {"lead_profile"},
     ),
     "an upstream staging model": (

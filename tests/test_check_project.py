@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -42,7 +43,15 @@ def test_project_is_proven_equal_and_clean(checked):
     spec = load_project(checked.root)
     expected = {(v.name, f.name) for v in spec.feature_views.values() for f in v.features}
     assert {(f["view"], f["feature"]) for f in report["features"]} == expected
-    assert {f["status"] for f in report["features"]} == {"equal"}
+    # a ratio of two window aggregates is beyond what the signatures model (docs/check.md): it is
+    # "unknown", and every sampled point must agree; everything else is proven equal
+    unknown = {("lead_engagement", "email_open_rate_30d")}
+    for f in report["features"]:
+        if (f["view"], f["feature"]) in unknown:
+            equal, points = re.fullmatch(r"(\d+) of (\d+) points equal", f["sampled"]).groups()
+            assert f["status"] == "unknown" and equal == points and int(points) > 0, f
+        else:
+            assert f["status"] == "equal", f
     assert report["leaks"] == [] and report["exit_code"] == 0
 
 

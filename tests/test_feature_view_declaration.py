@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import copy_project
 
-from skewless.project import Project, StepFailed
+from skewless.project import Project, StepFailed, dbt_summary
 
 YML = Path("models/features/lead_profile.yml")
 
@@ -67,7 +67,7 @@ def _build_with(project: Project, new: str | None, old: str | None) -> str:
         if new is not None:
             assert old in original, old
             path.write_text(original.replace(old, new, 1))
-        return project.dbt("run", "--select", "lead_profile")
+        return dbt_summary(project.dbt("run", "--select", "lead_profile"))
     finally:
         path.write_text(original)
 

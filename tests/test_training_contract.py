@@ -8,7 +8,7 @@ import pytest
 from conftest import copy_project
 
 from skewless.manifest import load_project
-from skewless.project import Project, StepFailed
+from skewless.project import Project, StepFailed, dbt_summary
 
 SPINE = "ref('stg_crm__scoring_events')"
 JOIN = (
@@ -29,7 +29,7 @@ def _build(project: Project, sql: str) -> str:
     path = project.root / "models" / "training" / "sk_case.sql"
     path.write_text(sql)
     try:
-        return project.dbt("run", "--select", "sk_case")
+        return dbt_summary(project.dbt("run", "--select", "sk_case"))
     finally:
         path.unlink()
 

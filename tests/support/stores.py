@@ -152,12 +152,11 @@ def reference_views(spec: ProjectSpec) -> dict[str, tuple[View, dict[int, list[d
     """Each view as a reference.View, and its built rows grouped by (single) key."""
     out = {}
     for view in spec.feature_views.values():
-        rows = duckdb.sql(f"select * from read_parquet('{view.path}')").df().to_dict("records")
+        # through Arrow: a NULL stays None (pandas would make a NULL double NaN)
+        rows = duckdb.sql(f"select * from read_parquet('{view.path}')").to_arrow_table().to_pylist()
         by_key: dict[int, list[dict]] = defaultdict(list)
         for r in rows:
-            r["event_timestamp"] = r[view.timestamp].to_pydatetime()
-            if view.created:
-                r[view.created] = r[view.created].to_pydatetime()
+            r["event_timestamp"] = r[view.timestamp]
             by_key[int(r[view.join_keys[0]])].append(r)
         out[view.name] = (
             View(
