@@ -160,9 +160,10 @@ def _run(args: argparse.Namespace) -> int:
 
         build_and_publish(project, args.vars)
     elif args.command == "online-sql":
-        from skewless.online_sql import OUT_DIR, render_online_sql
+        from skewless.check.compiles import write_online_sql
+        from skewless.online_sql import OUT_DIR
 
-        for name in render_online_sql(project):
+        for name in write_online_sql(project):
             print(f"{OUT_DIR}/<duckdb|postgres>/{name}.sql")
     elif args.command == "materialize":
         from skewless.clock import utc_now

@@ -8,7 +8,8 @@ the key has no value at that instant). It takes bound parameters only:
 - ``$<join key>`` / ``%(<join key>)s``: the list of requested keys (one list per key column,
   zipped for composite keys).
 
-How it is rendered (``skewless online-sql``):
+How it is rendered (``skewless online-sql`` and ``skewless check``, both through
+:mod:`skewless.check.compiles`, which redoes only what changed):
 
 1. ``dbt compile`` of the feature models with ``--vars '{skewless_mode: online}'`` (see
    ``macros/render_mode.sql``): window models evaluate their windows at the last tick at or
@@ -23,7 +24,6 @@ How it is rendered (``skewless online-sql``):
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Sequence
 
 import sqlglot
-import yaml
 from sqlglot import exp
 
 from skewless.manifest import FeatureViewSpec, ProjectSpec, load_project
@@ -43,39 +42,6 @@ COMPILE_TARGET = "compile_only"
 """profiles.yml target for compiles: the DuckDB file attached read-only (works while it is
 served)."""
 OUT_DIR = Path("target") / "online_sql"
-
-
-def compile_mode(project: Project, mode: str, dbt_vars: str | None = None) -> Path:
-    """``dbt compile`` every model in render ``mode`` into target/skewless/<mode>; its manifest.
-
-    ``dbt_vars``: more dbt vars (YAML/JSON mapping), e.g. to enable optional models."""
-    target = project.root / MODES_DIR / mode
-    extra = yaml.safe_load(dbt_vars) if dbt_vars else {}
-    if not isinstance(extra, dict):
-        raise ValueError(f"--vars must be a mapping, got {dbt_vars!r}")
-    project.dbt_in_process(
-        "compile",
-        "--quiet",
-        "--target",
-        COMPILE_TARGET,
-        "--select",
-        "path:models",
-        "--vars",
-        json.dumps({**extra, "skewless_mode": mode}),
-        "--target-path",
-        str(target),
-    )
-    return target / "manifest.json"
-
-
-def compiled_models(manifest_path: Path) -> dict[str, str]:
-    """Model name -> compiled SQL, from a compiled manifest."""
-    nodes = json.loads(manifest_path.read_text())["nodes"].values()
-    return {
-        n["name"]: n["compiled_code"]
-        for n in nodes
-        if n.get("resource_type") == "model" and n.get("compiled_code")
-    }
 
 
 def unqualify_tables(tree: exp.Expression) -> exp.Expression:
@@ -254,23 +220,6 @@ def render(view: FeatureViewSpec, online_sql: str) -> OnlineQuery:
     # psycopg's pyformat: a literal % (e.g. in LIKE 'a%') is written %%
     sql["postgres"] = re.sub(r"%(?!\(\w+\)s)", "%%", sql["postgres"])
     return OnlineQuery(view, sql)
-
-
-def render_online_sql(
-    project: Project, spec: ProjectSpec | None = None, dbt_vars: str | None = None
-) -> dict[str, OnlineQuery]:
-    """Compile the project in online mode and write target/online_sql/<dialect>/<view>.sql."""
-    spec = spec or load_project(project.root)
-    models = compiled_models(compile_mode(project, "online", dbt_vars))
-    queries = {}
-    for name, view in spec.feature_views.items():
-        query = render(view, models[name])
-        for dialect, sql in query.sql.items():
-            out = project.root / OUT_DIR / dialect / f"{name}.sql"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(header(view, dialect) + sql + ";\n")
-        queries[name] = query
-    return queries
 
 
 def load_online_sql(

@@ -155,7 +155,7 @@ class Project:
         return connect_duckdb(self.duckdb_path, self.root)
 
 
-def _results(result: "dbtRunnerResult") -> list:
+def node_results(result: "dbtRunnerResult") -> list:
     """The node results of a dbt run (none for commands without any, e.g. ``parse``)."""
     return list(getattr(result.result, "results", None) or [])
 
@@ -163,7 +163,7 @@ def _results(result: "dbtRunnerResult") -> list:
 def dbt_failures(result: "dbtRunnerResult") -> list[str]:
     """``<model or test>: <dbt's message>`` for each node that errored or failed."""
     out = []
-    for r in _results(result):
+    for r in node_results(result):
         if getattr(r.status, "value", r.status) in ("error", "fail", "runtime error"):
             name = getattr(r.node, "name", "?")
             out.append(f"{name}: {(r.message or '').strip() or r.status}")
@@ -177,14 +177,14 @@ def dbt_summary(result: "dbtRunnerResult") -> str:
     SKIP=0 TOTAL=40`` (the counts dbt prints at the end of a run)."""
     counts = {"PASS": 0, "WARN": 0, "ERROR": 0, "SKIP": 0}
     names = {"success": "PASS", "pass": "PASS", "warn": "WARN", "skipped": "SKIP"}
-    for r in _results(result):
+    for r in node_results(result):
         counts[names.get(getattr(r.status, "value", r.status), "ERROR")] += 1
     return " ".join(f"{k}={v}" for k, v in counts.items()) + f" TOTAL={sum(counts.values())}"
 
 
 def inline_sql(result: "dbtRunnerResult") -> str:
     """The compiled SQL of a ``dbt compile --inline`` run."""
-    (node_result,) = _results(result)
+    (node_result,) = node_results(result)
     return node_result.node.compiled_code
 
 

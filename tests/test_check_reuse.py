@@ -23,6 +23,7 @@ from conftest import copy_project
 
 from skewless.check.compiles import COMPILED_FILE, compile_for_check
 from skewless.check.run import Compiled, check_project
+from skewless.manifest import load_project
 from skewless.online_sql import MODES_DIR
 from skewless.project import Project
 
@@ -198,3 +199,24 @@ def test_a_query_key_covers_the_models_the_query_reads():
     assert _compiled(upstream, {}).fingerprint_sql(online, base["feature_view"]) != key
     unrelated = {**base, "unrelated": "select 5 as id"}
     assert _compiled(unrelated, {}).fingerprint_sql(online, base["feature_view"]) == key
+
+
+def test_online_sql_command_writes_what_check_renders(checked, tmp_path):
+    """`skewless online-sql` goes through the same compile as the check: deleted files come
+    back, byte for byte what the check rendered, for every view in every dialect."""
+    root = tmp_path / "project"
+    shutil.copytree(checked.root, root, symlinks=True)
+    project = Project(root)
+    out = root / "target" / "online_sql"
+    rendered = {p.relative_to(out): p.read_text() for p in out.glob("*/*.sql")}
+    views = set(load_project(root).feature_views)
+    assert {p.stem for p in rendered} == views and len(rendered) == 2 * len(views)
+    for path in out.glob("*/*.sql"):
+        path.unlink()
+    exe = Path(sys.executable).parent / "skewless"
+    proc = subprocess.run(
+        [str(exe), "online-sql"], cwd=root, capture_output=True, text=True, env=project.env()
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {line.rsplit("/", 1)[-1] for line in proc.stdout.split()} == {f"{v}.sql" for v in views}
+    assert {p.relative_to(out): p.read_text() for p in out.glob("*/*.sql")} == rendered

@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from skewless.manifest import Column, EntitySpec, FeatureViewSpec
-from skewless.online_sql import compiled_models, render
+from skewless.online_sql import render
 from support import reference
 from support.conformance_harness import normalize
 from support.hypothesis_profiles import pit_settings
@@ -77,6 +77,16 @@ VIEWS = {
         cadence=HOUR,
     ),
 }
+
+
+def compiled_models(manifest_path: Path) -> dict[str, str]:
+    """Model name -> compiled SQL, from a compiled manifest."""
+    nodes = json.loads(manifest_path.read_text())["nodes"].values()
+    return {
+        n["name"]: n["compiled_code"]
+        for n in nodes
+        if n.get("resource_type") == "model" and n.get("compiled_code")
+    }
 
 
 @pytest.fixture(scope="module")

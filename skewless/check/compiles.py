@@ -37,7 +37,7 @@ import yaml
 
 from skewless.manifest import ProjectSpec, load_project
 from skewless.online_sql import COMPILE_TARGET, DIALECTS, MODES_DIR, OUT_DIR, header, render
-from skewless.project import Project
+from skewless.project import Project, node_results
 
 MODES = ("portable", "online")
 COMPILED_FILE = "compiled.json"
@@ -171,7 +171,7 @@ def compile_mode_incremental(project: Project, mode: str, dbt_vars: dict) -> tup
     result = project.dbt_in_process(*args, quiet=True)
     fresh = {
         r.node.name: r.node.compiled_code
-        for r in (result.result.results if result.result is not None else [])
+        for r in node_results(result)
         if getattr(r.node, "resource_type", None) == "model" and r.node.compiled_code
     }
     if not incremental:
@@ -255,3 +255,13 @@ def compile_for_check(project: Project, dbt_vars: str | None = None) -> CompileS
     summary.rendered = render_changed(project, spec, compiled_sql(project, "online"))
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def write_online_sql(project: Project) -> list[str]:
+    """``skewless online-sql``: the online compile, redone for what changed (the same compile
+    and files `skewless check` uses), and target/online_sql/<dialect>/<view>.sql up to date for
+    every view; the views' names."""
+    compile_mode_incremental(project, "online", {})
+    spec = load_project(project.root)
+    render_changed(project, spec, compiled_sql(project, "online"))
+    return list(spec.feature_views)
