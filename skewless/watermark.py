@@ -171,16 +171,21 @@ def forget_views(store, views: list) -> None:
             return
         import sqlite3
 
+        from feast.infra.online_stores.sqlite import _table_id
+
+        from skewless.availability import quote
+
+        versioning = config.registry.enable_online_feature_view_versioning
         con = sqlite3.connect(path, timeout=30)
         try:
             with con:
                 _ensure_sqlite(con)
-                for name in names:
-                    table = f"{config.project}_{name}"
+                for view in views:
+                    table = _table_id(config.project, view, versioning)  # as Feast names it
                     if con.execute(
                         "select 1 from sqlite_master where name = ?", (table,)
                     ).fetchone():
-                        con.execute(f'delete from "{table}"')
+                        con.execute(f"delete from {quote(table)}")
                 con.executemany(
                     f"delete from {SQLITE_TABLE} where project = ? and view = ?",
                     [(config.project, name) for name in names],

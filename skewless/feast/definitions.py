@@ -60,8 +60,6 @@ def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDef
     (:func:`skewless.watermark.forget_views`), so readiness reports the view behind and
     ``skewless materialize`` reloads it from the start of its data. A repo with no
     registry yet is left as it is."""
-    import os
-
     from feast import FeatureStore
 
     from skewless.bundle import definition_hashes
