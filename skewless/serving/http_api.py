@@ -81,9 +81,20 @@ KEYS_DOC = (
 AS_OF_DOC = "The instant (ISO 8601; default now, UTC)."
 
 
-class FeaturesRequest(BaseModel):
-    """The body of ``POST /features``. Parsed by :func:`parse_body` (size, depth and exact key
-    types are checked by the handler, not by this model's schema alone)."""
+class PredictRequest(BaseModel):
+    """The body of ``POST /predict``: the bundle's features are looked up for these keys."""
+
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"examples": [{"keys": {"lead_id": [1, 2]}}]}
+    )
+    keys: Any = Field(description=KEYS_DOC, json_schema_extra=KEYS_SCHEMA)
+    as_of: Optional[StrictStr] = Field(None, description=AS_OF_DOC)
+
+
+class FeaturesRequest(PredictRequest):
+    """The body of ``POST /features``: the keys and instant of ``/predict`` and which features.
+    Parsed by :func:`parse_body` (size, depth and exact key types are checked by the handler,
+    not by this model's schema alone)."""
 
     model_config = ConfigDict(
         extra="ignore",
@@ -97,24 +108,12 @@ class FeaturesRequest(BaseModel):
             ]
         },
     )
-    keys: Any = Field(description=KEYS_DOC, json_schema_extra=KEYS_SCHEMA)
     features: Optional[list[StrictStr]] = Field(
         None, description='Feature references "<view>:<feature>" (default: every feature).'
     )
     feature_service: Optional[StrictStr] = Field(
         None, description="A feature service: its features (instead of ``features``)."
     )
-    as_of: Optional[StrictStr] = Field(None, description=AS_OF_DOC)
-
-
-class PredictRequest(BaseModel):
-    """The body of ``POST /predict``: the bundle's features are looked up for these keys."""
-
-    model_config = ConfigDict(
-        extra="ignore", json_schema_extra={"examples": [{"keys": {"lead_id": [1, 2]}}]}
-    )
-    keys: Any = Field(description=KEYS_DOC, json_schema_extra=KEYS_SCHEMA)
-    as_of: Optional[StrictStr] = Field(None, description=AS_OF_DOC)
 
 
 class FeaturesResponse(BaseModel):
@@ -388,12 +387,12 @@ def create_app(
             200 if ok else 503,
         )
 
-    def features_work(body: FeaturesRequest) -> dict:
-        wanted = body.feature_service if body.feature_service is not None else body.features
-        return {"results": server.get(body.keys, wanted, as_of=parse_as_of(body.as_of))}
-
     def wanted_features(body: FeaturesRequest) -> object:
         return body.feature_service if body.feature_service is not None else body.features
+
+    def features_work(body: FeaturesRequest) -> dict:
+        wanted = wanted_features(body)
+        return {"results": server.get(body.keys, wanted, as_of=parse_as_of(body.as_of))}
 
     @app.post(
         "/features",
