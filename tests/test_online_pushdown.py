@@ -16,7 +16,7 @@ event), before 1970 and in 1700.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -28,8 +28,8 @@ from skewless.online_sql import render
 from support import reference
 from support.conformance_harness import normalize
 from support.hypothesis_profiles import pit_settings
+from support.window_events import BASES, instant_after, window_events
 
-BASES = [datetime(2026, 3, 1), datetime(1969, 12, 31, 21), datetime(1700, 6, 1)]
 HOUR = timedelta(hours=1)
 WINDOW_FEATURES = tuple(
     f"{name}_{label}" for label in reference.WINDOWS for name in reference.AGGREGATES
@@ -119,37 +119,13 @@ def _run(engine, sql: dict[str, str], params: dict) -> dict:
     return rows
 
 
-def _instant(base: datetime):
-    return st.integers(0, 30 * 3600 * 10**6).map(lambda us: base + timedelta(microseconds=us))
-
-
 @st.composite
 def window_cases(draw):
     base = draw(st.sampled_from(BASES))
-    events = [
-        {
-            "driver_id": k,
-            "event_timestamp": e,
-            "kind": kind,
-            "amount": a,
-            "score": None if a is None else a / 4,
-        }
-        for k, e, kind, a in draw(
-            st.lists(
-                st.tuples(
-                    st.sampled_from([1, -2]),
-                    _instant(base),
-                    st.sampled_from(["a", "b", "refund"]),
-                    st.integers(-5, 100) | st.none(),
-                ),
-                min_size=1,
-                max_size=12,
-            )
-        )
-    ]
+    events = draw(window_events(base))
     some = draw(st.sampled_from(events))["event_timestamp"]
     last = max(e["event_timestamp"] for e in events)
-    instants = draw(st.lists(_instant(base), max_size=3))
+    instants = draw(st.lists(instant_after(base), max_size=3))
     instants += [some, some - timedelta(microseconds=1)]
     instants += [
         last + w + timedelta(microseconds=d) for w in reference.WINDOWS.values() for d in (-1, 0, 1)
@@ -191,7 +167,7 @@ def test_window_online_sql_equals_reference(engine, online_queries, case):
 @st.composite
 def version_cases(draw):
     base = draw(st.sampled_from(BASES))
-    at = _instant(base)
+    at = instant_after(base)
     rows = []
     for key, event, created_after, value in draw(
         st.lists(

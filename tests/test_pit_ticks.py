@@ -14,36 +14,16 @@ from hypothesis import strategies as st
 from support import reference
 from support.conformance_harness import normalize
 from support.hypothesis_profiles import pit_settings
+from support.window_events import BASES, instant_after, window_events
 
-BASES = [datetime(2026, 3, 1), datetime(1969, 12, 31, 21), datetime(1700, 6, 1)]
 HOUR = timedelta(hours=1)
 
 
 @st.composite
 def events_and_instants(draw):
     base = draw(st.sampled_from(BASES))
-    instant = st.integers(0, 30 * 3600 * 10**6).map(lambda us: base + timedelta(microseconds=us))
-    events = [
-        {
-            "driver_id": k,
-            "event_timestamp": e,
-            "kind": kind,
-            "amount": a,
-            "score": None if a is None else a / 4,
-        }
-        for k, e, kind, a in draw(
-            st.lists(
-                st.tuples(
-                    st.sampled_from([1, -2]),
-                    instant,
-                    st.sampled_from(["a", "b", "refund"]),
-                    st.integers(-5, 100) | st.none(),
-                ),
-                min_size=1,
-                max_size=12,
-            )
-        )
-    ]
+    instant = instant_after(base)
+    events = draw(window_events(base))
     last = max(e["event_timestamp"] for e in events)
     ahead = [
         last + w + timedelta(microseconds=d) for w in reference.WINDOWS.values() for d in (-1, 0, 1)
