@@ -275,13 +275,20 @@ def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=contract_types, coerce_temporal_nanoseconds=True)
 
 
-class ContractTypedRetrievalJob(IbisRetrievalJob):
-    """Feast's retrieval job, but ``to_df`` keeps integer features integers (``Int64``) where
-    stock Feast turns a nullable integer column into float64."""
+def contract_typed_df(
+    job: RetrievalJob, validation_reference=None, timeout: Optional[int] = None
+) -> pd.DataFrame:
+    """A retrieval job's ``to_df`` (on-demand views, validation) typed like the dbt contract:
+    integer features stay integers (``Int64``) where stock Feast turns a nullable integer
+    column into float64. Both offline stores' jobs use it as their ``to_df``."""
+    table = job.to_arrow(validation_reference=validation_reference, timeout=timeout)
+    return arrow_to_pandas(table).reset_index(drop=True)
 
-    def to_df(self, validation_reference=None, timeout: Optional[int] = None) -> pd.DataFrame:
-        table = self.to_arrow(validation_reference=validation_reference, timeout=timeout)
-        return arrow_to_pandas(table).reset_index(drop=True)
+
+class ContractTypedRetrievalJob(IbisRetrievalJob):
+    """Feast's DuckDB (ibis) retrieval job, typed like the dbt contract."""
+
+    to_df = contract_typed_df
 
 
 class SkewlessOfflineStoreConfig(DuckDBOfflineStoreConfig):
