@@ -45,7 +45,7 @@ from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMeta
 from feast.infra.registry.base_registry import BaseRegistry
 from feast.repo_config import RepoConfig
 
-from skewless.feast.offline_store import TAG_CADENCE, TAG_KEYS, TAG_LAG, arrow_to_pandas
+from skewless.feast.offline_store import arrow_to_pandas, availability, contract_typed_df
 
 MICROS = 1_000_000
 
@@ -96,14 +96,9 @@ class SparkAvailability:
     """A source's availability rule (tags written by :func:`source_tags`), in source names."""
 
     def __init__(self, source: DataSource):
-        tags = source.tags or {}
-        reverse = {v: k for k, v in (source.field_mapping or {}).items()}
-        self.timestamp = reverse.get(source.timestamp_field, source.timestamp_field)
-        created = source.created_timestamp_column or None
-        self.created = reverse.get(created, created) if created else None
-        self.lag = int(tags.get(TAG_LAG, 0))
-        self.cadence = int(tags.get(TAG_CADENCE, 0))
-        self.keys = [reverse.get(k, k) for k in tags.get(TAG_KEYS, "").split(",") if k]
+        rule = availability(source)  # the tags and field mapping, read as on DuckDB
+        self.timestamp, self.created = rule.timestamp, rule.created
+        self.lag, self.cadence = rule.lag_seconds, rule.cadence_seconds
 
     def event_micros(self) -> str:
         return _micros(self.timestamp)
@@ -380,6 +375,8 @@ class ContractSparkRetrievalJob(SparkRetrievalJob):
         )
         self._build = build
 
+    to_df = contract_typed_df
+
     def to_spark_df(self):
         with _literal_names(self.spark_session):
             return self._build()
@@ -389,11 +386,6 @@ class ContractSparkRetrievalJob(SparkRetrievalJob):
 
     def _to_df_internal(self, timeout: Optional[int] = None) -> pd.DataFrame:
         return arrow_to_pandas(self._to_arrow_internal(timeout))
-
-    def to_df(self, validation_reference=None, timeout: Optional[int] = None) -> pd.DataFrame:
-        """Feast's ``to_df`` (on-demand views, validation), typed like the dbt contract."""
-        table = self.to_arrow(validation_reference=validation_reference, timeout=timeout)
-        return arrow_to_pandas(table).reset_index(drop=True)
 
 
 class SkewlessSparkOfflineStoreConfig(SparkOfflineStoreConfig):
