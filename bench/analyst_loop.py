@@ -19,6 +19,10 @@ command as an analyst types it (with ``DBT_PROFILES_DIR=.``):
    lead that had NULL before: the new definition is served.
 
 Prints ``name: seconds`` per step, ``loop_total``, and the load average before and after.
+
+``--dev``: the same edit with ``skewless dev`` running (started and serving before the edit,
+not timed): ``dev_loop_total`` is the time from the file's save to the first ``POST /features``
+answering the edited value, and ``dev_<step>`` the step times ``skewless dev`` printed.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ def served(port: int, keys: list[int]) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project-dir", type=Path, default=ROOT)
+    parser.add_argument("--dev", action="store_true", help="time the loop of `skewless dev`")
     args = parser.parse_args()
     source = args.project_dir.resolve()
     if not (source / "target" / "manifest.json").exists():
@@ -101,6 +106,10 @@ def main() -> None:
         }
         for name in ("feast_apply", "skewless_materialize"):  # the built project's store
             run(steps[name], project / "feature_repo" if name == "feast_apply" else project, env)
+        if args.dev:
+            dev_loop(project, env, keys, Path(tmp) / "dev.log")
+            line("load_average_after", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+            return
         total = 0.0
         start = time.perf_counter()
         edit(project / "models" / "features" / f"{VIEW}.sql")
@@ -123,6 +132,36 @@ def main() -> None:
             raise SystemExit(f"the edited definition is not served: {values}")
         line("loop_total", total)
     line("load_average_after", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+
+def dev_loop(project: Path, env: dict[str, str], keys: list[int], log: Path) -> None:
+    """Start ``skewless dev``, edit, and time until the API serves the edited value."""
+    port = free_port()
+    dev = [str(Path(sys.executable).parent / "skewless"), "dev", "--port", str(port)]
+    with process(dev, log, lambda: _answers(port, keys), cwd=project, env=env):
+        before = served(port, keys)
+        if all(v is not None for v in before):
+            raise SystemExit("every chosen lead already has an open rate: nothing to see")
+        start = time.perf_counter()
+        edit(project / "models" / "features" / f"{VIEW}.sql")
+        deadline = start + 600
+        while time.perf_counter() < deadline:
+            values = served(port, keys)
+            if all(v is not None for v in values):
+                break
+            if "nothing new is served" in log.read_text():
+                raise SystemExit(f"skewless dev stopped the cycle:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        else:
+            raise SystemExit(f"the edited value was not served in 600 s:\n{log.read_text()}")
+        line("dev_loop_total", time.perf_counter() - start)
+    for text in log.read_text().splitlines():
+        parts = text.split()
+        if len(parts) >= 3 and parts[2] == "s" and parts[0] in STEPS:
+            line(f"dev_{parts[0]}", float(parts[1]))
+
+
+STEPS = ("build", "check", "apply", "materialize", "serve")
 
 
 def _keys_within_ttl(project: Path, n: int = 40) -> list[int]:

@@ -1,5 +1,5 @@
 """The `skewless` command line: demo, generate, build, online-sql, check, materialize, \
-serve, audit."""
+serve, dev, audit."""
 
 from __future__ import annotations
 
@@ -96,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         help="a model bundle for /predict (e.g. data/models/lead_conversion.joblib)",
     )
 
+    dev = sub.add_parser(
+        "dev",
+        help="serve, and on every save of a model or yml: build what changed, check, "
+        "feast apply, materialize, serve the new definitions (one warm process)",
+    )
+    dev.add_argument("--project-dir", type=Path, default=Path.cwd())
+    dev.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
+    dev.add_argument("--port", type=int, default=8000)
+
     audit = sub.add_parser(
         "audit", help="served features vs an offline recompute at the same instant"
     )
@@ -187,6 +196,14 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         bundle = ModelBundle.load(args.bundle, project) if args.bundle else None
         serve(FeatureServer(project), bundle, args.host, args.port, args.access_log)
+    elif args.command == "dev":
+        from skewless.dev_loop import run_dev
+        from skewless.serving.http_api import is_loopback
+
+        if not is_loopback(args.host):
+            print(f"skewless dev: serves 127.0.0.1 only (got {args.host})", file=sys.stderr)
+            return 2
+        return run_dev(project, args.host, args.port)
     elif args.command == "audit":
         from skewless.audit import run_audit, write_reports
         from skewless.serving.server import FeatureServer

@@ -31,6 +31,7 @@ kind stalls the other, and the event loop (``/health``) is never blocked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -38,7 +39,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any, AsyncIterator, Callable, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -285,6 +286,22 @@ def create_app(
     """The API over ``server`` (and ``bundle`` for /predict). ``token`` (default
     ``$SKEWLESS_API_TOKEN``): the bearer token /features and /predict require, when set."""
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+    stored = ThreadPoolExecutor(STORED_WORKERS, thread_name_prefix="skewless-stored")
+    fresh = ThreadPoolExecutor(  # nicer threads: fresh SQL yields the CPU to stored reads
+        FRESH_WORKERS,
+        thread_name_prefix="skewless-fresh",
+        initializer=lambda: lower_thread_priority(fresh_niceness()),
+    )
+
+    def stop() -> None:
+        stored.shutdown(wait=False, cancel_futures=True)
+        fresh.shutdown(wait=False, cancel_futures=True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        stop()
+
     app = FastAPI(
         title="skewless",
         description=__doc__,
@@ -292,13 +309,9 @@ def create_app(
         docs_url="/docs",
         redoc_url="/redoc",
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
-    stored = ThreadPoolExecutor(STORED_WORKERS, thread_name_prefix="skewless-stored")
-    fresh = ThreadPoolExecutor(  # nicer threads: fresh SQL yields the CPU to stored reads
-        FRESH_WORKERS,
-        thread_name_prefix="skewless-fresh",
-        initializer=lambda: lower_thread_priority(fresh_niceness()),
-    )
+    app.state.stop = stop  # for a server that swaps apps without a lifespan (skewless dev)
     model = (
         None
         if bundle is None
@@ -425,11 +438,6 @@ def create_app(
         # parsed as before (FeaturesRequest: a bad "features" is a 422 here too), documented
         # as PredictRequest
         return await answer(request, predict_work, lambda body: refs)
-
-    @app.on_event("shutdown")
-    def _stop() -> None:
-        stored.shutdown(wait=False, cancel_futures=True)
-        fresh.shutdown(wait=False, cancel_futures=True)
 
     return app
 
