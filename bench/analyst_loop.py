@@ -46,8 +46,8 @@ VIEW = "lead_engagement"
 FEATURE = "email_open_rate_30d"
 BEFORE = "/ nullif(send_windows.emails_sent_30d, 0) as email_open_rate_30d"
 AFTER = "/ nullif(send_windows.emails_sent_30d, 0), 0) as email_open_rate_30d"
-NEW_START = "    coalesce(cast(open_windows.emails_opened_30d as double precision)"
-OLD_START = "    cast(open_windows.emails_opened_30d as double precision)"
+NEW_START = "    coalesce(cast(open_windows.emails_opened_30d as"
+OLD_START = "    cast(open_windows.emails_opened_30d as"
 IGNORE = shutil.ignore_patterns(".venv", ".git", "logs", ".cache", "__pycache__")
 
 
@@ -138,7 +138,8 @@ def dev_loop(project: Path, env: dict[str, str], keys: list[int], log: Path) -> 
     """Start ``skewless dev``, edit, and time until the API serves the edited value."""
     port = free_port()
     dev = [str(Path(sys.executable).parent / "skewless"), "dev", "--port", str(port)]
-    with process(dev, log, lambda: _answers(port, keys), cwd=project, env=env):
+    ready = lambda: log.exists() and "watching" in log.read_text()  # noqa: E731
+    with process(dev, log, ready, cwd=project, env=env):
         before = served(port, keys)
         if all(v is not None for v in before):
             raise SystemExit("every chosen lead already has an open rate: nothing to see")
@@ -155,7 +156,11 @@ def dev_loop(project: Path, env: dict[str, str], keys: list[int], log: Path) -> 
         else:
             raise SystemExit(f"the edited value was not served in 600 s:\n{log.read_text()}")
         line("dev_loop_total", time.perf_counter() - start)
-    for text in log.read_text().splitlines():
+        while "served in" not in log.read_text() and time.perf_counter() < deadline:
+            time.sleep(0.1)  # the value shows once written, before the last steps are said
+    cycle = log.read_text().split("change seen")[-1]
+    print("\n".join(f"# {text.strip()}" for text in cycle.splitlines() if text.strip()))
+    for text in cycle.splitlines():
         parts = text.split()
         if len(parts) >= 3 and parts[2] == "s" and parts[0] in STEPS:
             line(f"dev_{parts[0]}", float(parts[1]))

@@ -202,6 +202,16 @@ class DevLoop:
         return "the API answers with these definitions"
 
 
+def warm_up(project: Project) -> str:
+    """Import dbt and run the check once, so the first save costs what a later one does."""
+    import dbt.cli.main  # noqa: F401 - the import is the warm-up
+
+    try:
+        return check(project)
+    except CycleStopped as exc:
+        return str(exc)
+
+
 class SwappableApp:
     """An ASGI app that forwards each request to the current API (swapped after each cycle)."""
 
@@ -254,9 +264,10 @@ def run_dev(project: Project, host: str, port: int) -> int:
         old.close()
 
     loop.on_served.append(swap)
+    watcher = Watcher(project)  # before the warm-up: a save during it starts a cycle
+    say(f"checking the project as it is: {warm_up(project)}")
     say(startup_line(server, None, host, port).replace("skewless serve", "skewless dev"))
     say("watching models, macros and yml: save a file to build, check, apply, materialize")
-    watcher = Watcher(project)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
