@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 import signal
 import sys
@@ -39,6 +40,8 @@ from skewless.project import Project, StepFailed, dbt_summary
 STATE_DIR = Path("target") / "skewless" / "dev-state"
 """The manifest of the last successful build: what ``state:modified`` compares against."""
 POLL_SECONDS = 0.5
+SNAPSHOT = Path("data") / ".dev" / "events.duckdb"
+"""What the API's fresh features read: the database as the last successful cycle left it."""
 
 
 class CycleStopped(Exception):
@@ -212,6 +215,22 @@ def warm_up(project: Project) -> str:
         return str(exc)
 
 
+def pinned_events(project: Project):
+    """The API's event store for fresh features: a snapshot of the built DuckDB file, taken
+    after each successful cycle (a build writes the file in place, and a failed one must not
+    reach the API); None (the server's default) when ``$SKEWLESS_EVENT_STORE`` names another."""
+    from skewless.serving.event_store import EVENT_STORE_ENV, DuckDBEvents
+
+    if os.environ.get(EVENT_STORE_ENV):
+        return None
+    folder = project.root / SNAPSHOT.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{SNAPSHOT.name}.partial"
+    shutil.copyfile(project.duckdb_path, partial)
+    os.replace(partial, project.root / SNAPSHOT)
+    return DuckDBEvents(project.root / SNAPSHOT, project.root)
+
+
 class SwappableApp:
     """An ASGI app that forwards each request to the current API (swapped after each cycle)."""
 
@@ -241,7 +260,7 @@ def run_dev(project: Project, host: str, port: int) -> int:
         print(f"skewless dev: {project.manifest} not found: run `skewless build` first")
         return 2
     save_state(project)
-    server = FeatureServer(project)
+    server = FeatureServer(project, events=pinned_events(project))
     holder = SwappableApp(create_app(server))
     api = uvicorn.Server(
         uvicorn.Config(holder, host=host, port=port, lifespan="off", log_level="warning")
@@ -258,7 +277,7 @@ def run_dev(project: Project, host: str, port: int) -> int:
 
     def swap() -> None:
         old_app, old = holder.app, current["server"]
-        current["server"] = FeatureServer(project)
+        current["server"] = FeatureServer(project, events=pinned_events(project))
         holder.app = create_app(current["server"])
         old_app.state.stop()
         old.close()

@@ -10,7 +10,9 @@ starts it. Then, as files are saved:
 2. a leak (the wall clock in a feature): the cycle stops at the check naming the model, and the
    API serves exactly what it served before;
 3. a SQL error: the cycle stops at the build naming the model; the API is unchanged;
-4. the fix: served again.
+4. the fix: served again;
+5. a staging edit whose test fails: the build wrote the table in place, yet the API's fresh
+   features still read the database of the last good cycle.
 """
 
 from __future__ import annotations
@@ -186,5 +188,33 @@ def test_dev_serves_each_good_save_and_nothing_of_a_bad_one(tmp_path):
         out = dev.cycle(_write(sql, edited))
         assert "served in" in out, out
         assert _features(dev.port, keys, [FEATURE])[1] == served
+
+        # 5. a failed test in staging: the build rewrote the table in place, but the API's fresh
+        #    features read the database as the last good cycle left it
+        lead, at = _a_visit(project)
+        asked = {"keys": {"lead_id": [lead]}, "features": ["lead_recent_activity:visits_30m"]}
+        fresh_before = _post(dev.port, {**asked, "as_of": at})
+        assert fresh_before[0] == 200 and fresh_before[1]["results"]["visits_30m"][0] >= 1
+        staging = project.root / "models" / "staging" / "stg_crm__web_visits.sql"
+        macro = "{{ skewless.crm_staged('raw_web_visits') }}"
+        twice = f"select * from ({macro}) a\nunion all\nselect * from ({macro}) b\n"
+        out = dev.cycle(_write(staging, staging.read_text().replace(macro, twice)))
+        assert "build failed" in out and "stg_crm__web_visits" in out, out
+        with project.connect() as con:  # the table itself holds every visit twice now
+            (n,) = con.execute(
+                "select count(*) from stg_crm__web_visits where lead_id = ? and visited_at = ?",
+                [lead, at],
+            ).fetchall()[0]
+        assert n >= 2
+        assert _post(dev.port, {**asked, "as_of": at}) == fresh_before
     finally:
         dev.stop()
+
+
+def _a_visit(project) -> tuple[int, str]:
+    """A (lead, visited_at) of the built staging table."""
+    with project.connect() as con:
+        lead, at = con.execute(
+            "select lead_id, visited_at from stg_crm__web_visits order by visit_id limit 1"
+        ).fetchall()[0]
+    return int(lead), at.isoformat()
