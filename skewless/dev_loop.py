@@ -67,6 +67,9 @@ class Cycle:
         except CycleStopped as exc:
             self.failed = f"{name} failed: {exc}"
             raise
+        except Exception as exc:  # noqa: BLE001 - the loop outlives a step's crash, and says it
+            self.failed = f"{name} failed: {type(exc).__name__}: {exc}"
+            raise CycleStopped(self.failed) from exc
         finally:
             seconds = time.perf_counter() - start
         self.steps.append((name, seconds, outcome))
@@ -163,11 +166,17 @@ class Watcher:
         self.seen = self._digest()
 
     def changed(self) -> bool:
-        now = self._digest()
+        try:
+            now = self._digest()
+        except OSError:  # a file replaced while read: look again at the next poll
+            return False
         if now == self.seen:
             return False
         time.sleep(POLL_SECONDS)  # an editor may write a file in several steps
-        self.seen = self._digest()
+        try:
+            self.seen = self._digest()
+        except OSError:
+            self.seen = now
         return True
 
 
