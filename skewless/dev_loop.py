@@ -1,8 +1,9 @@
 """`skewless dev`: the analyst's loop in one long-lived process.
 
-Started once in a built project, it serves the API (as `skewless serve` does) and watches every
-file dbt reads (models, macros, yml). Each save runs, in this process, so dbt, Feast and the
-check are imported and warm once, not per command:
+Started once in a built project, it checks, applies and materializes what is built, serves the
+API (as `skewless serve` does) and watches every file dbt reads (models, macros, yml). Each
+save runs, in this process, so dbt, Feast and the check are imported and warm once, not per
+command:
 
 1. **build**: ``dbt build --select state:modified+`` against the manifest of the last build
    (the models edited, their tests and everything downstream, training sets included);
@@ -40,6 +41,7 @@ from skewless.project import Project, StepFailed, dbt_summary
 STATE_DIR = Path("target") / "skewless" / "dev-state"
 """The manifest of the last successful build: what ``state:modified`` compares against."""
 POLL_SECONDS = 0.5
+STEPS = ("build", "check", "apply", "materialize", "serve")
 SNAPSHOT = Path("data") / ".dev" / "events.duckdb"
 """What the API's fresh features read: the database as the last successful cycle left it."""
 
@@ -188,40 +190,32 @@ class DevLoop:
         self.say = say
         self.on_served: list[Callable[[], None]] = []
 
-    def cycle(self) -> Cycle:
-        """Build, check, apply, materialize, then tell the server (``on_served``)."""
+    def cycle(self, steps: tuple[str, ...] = STEPS) -> Cycle:
+        """Run ``steps`` of build, check, apply, materialize, serve (tell ``on_served``) in
+        that order, stopping at the first that fails."""
         cycle = Cycle()
-        steps = [
-            ("build", lambda: build_modified(self.project)),
-            ("check", lambda: check(self.project)),
-            ("apply", lambda: feast_apply(self.project)),
-            ("materialize", lambda: materialize_now(self.project)),
-            ("serve", self._serve),
-        ]
+        work = {
+            "build": lambda: build_modified(self.project),
+            "check": lambda: check(self.project),
+            "apply": lambda: feast_apply(self.project),
+            "materialize": lambda: materialize_now(self.project),
+            "serve": self._serve,
+        }
         try:
-            for name, step in steps:
-                cycle.run(name, step, self.say)
+            for name in steps:
+                cycle.run(name, work[name], self.say)
         except CycleStopped:
             self.say(f"  {cycle.failed}")
             self.say("  nothing new is served; save again to retry")
             return cycle
-        self.say(f"  served in {cycle.seconds:.1f} s")
+        if "serve" in steps:
+            self.say(f"  served in {cycle.seconds:.1f} s")
         return cycle
 
     def _serve(self) -> str:
         for callback in self.on_served:
             callback()
         return "the API answers with these definitions"
-
-
-def warm_up(project: Project) -> str:
-    """Import dbt and run the check once, so the first save costs what a later one does."""
-    import dbt.cli.main  # noqa: F401 - the import is the warm-up
-
-    try:
-        return check(project)
-    except CycleStopped as exc:
-        return str(exc)
 
 
 def pinned_events(project: Project):
@@ -269,7 +263,15 @@ def run_dev(project: Project, host: str, port: int) -> int:
         print(f"skewless dev: {project.manifest} not found: run `skewless build` first")
         return 2
     save_state(project)
-    server = FeatureServer(project, events=pinned_events(project))
+    watcher = Watcher(project)  # before the start-up: a save during it starts a cycle
+    loop = DevLoop(project, say)
+    say("starting: the project as built is checked, applied and materialized")
+    loop.cycle(("check", "apply", "materialize"))  # dbt, Feast and the check warm up here
+    try:
+        server = FeatureServer(project, events=pinned_events(project))
+    except Exception as exc:  # noqa: BLE001 - e.g. nothing registered: say it, do not trace
+        print(f"skewless dev: cannot serve: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     holder = SwappableApp(create_app(server))
     api = uvicorn.Server(
         uvicorn.Config(holder, host=host, port=port, lifespan="off", log_level="warning")
@@ -281,7 +283,6 @@ def run_dev(project: Project, host: str, port: int) -> int:
             print(f"skewless dev: cannot serve on {host}:{port}", file=sys.stderr)
             return 2
         time.sleep(0.05)
-    loop = DevLoop(project, say)
     current = {"server": server}
 
     def swap() -> None:
@@ -292,8 +293,6 @@ def run_dev(project: Project, host: str, port: int) -> int:
         old.close()
 
     loop.on_served.append(swap)
-    watcher = Watcher(project)  # before the warm-up: a save during it starts a cycle
-    say(f"checking the project as it is: {warm_up(project)}")
     say(startup_line(server, None, host, port).replace("skewless serve", "skewless dev"))
     say("watching models, macros and yml: save a file to build, check, apply, materialize")
     signal.signal(signal.SIGTERM, _interrupt)

@@ -1,7 +1,8 @@
 """`skewless dev`: one warm process that builds, checks, applies, materializes and serves on save.
 
-On a fresh copy of the project, built as the README says, `skewless dev` runs as an analyst
-starts it. Then, as files are saved:
+On a fresh copy of the project, built by dbt and never applied to Feast, `skewless dev` starts
+as an analyst starts it (its start-up checks, applies and materializes what is built). Then, as
+files are saved:
 
 1. an edit of `lead_engagement` (the open rate is 0, not NULL, when nothing was sent; and a new
    feature column):
@@ -29,7 +30,6 @@ import pandas as pd
 import pytest
 from conftest import copy_project
 
-from skewless.feast.materialize import materialize
 from support.servers import free_port
 
 VIEW, FEATURE, NEW = "lead_engagement", "email_open_rate_30d", "docs_visits_7d"
@@ -128,9 +128,7 @@ def _write(path: Path, text: str):
 def test_dev_serves_each_good_save_and_nothing_of_a_bad_one(tmp_path):
     project = copy_project(tmp_path / "skewless")
     project.dbt("seed")
-    project.dbt("build", "--exclude", "test_type:singular")
-    project.feast("apply")
-    materialize(project.feature_store(), pd.Timestamp.now("UTC").to_pydatetime())
+    project.dbt("build", "--exclude", "test_type:singular")  # dev's start-up applies it
     sql = project.root / "models" / "features" / f"{VIEW}.sql"
     yml = sql.with_suffix(".yml")
     original, spec = sql.read_text(), yml.read_text()
