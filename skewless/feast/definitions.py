@@ -31,6 +31,8 @@ class FeastDefinitions:
     entities: dict[str, Entity] = field(default_factory=dict)
     feature_views: dict[str, FeatureView] = field(default_factory=dict)
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
+    spec: ProjectSpec | None = None
+    """The project read from the manifest these objects were built from."""
 
     def by_name(self) -> dict[str, object]:
         """All objects keyed by a Python identifier, for ``globals().update(...)`` in a repo
@@ -67,7 +69,8 @@ def keep_materialized_ranges(defs: FeastDefinitions, repo_dir: Path) -> FeastDef
     from skewless.watermark import forget_views
 
     project = Project(repo_dir.parent)
-    hashes = definition_hashes(project, load_project(project.root), list(defs.feature_views))
+    spec = defs.spec or load_project(project.root)  # hash what was registered, not a re-read
+    hashes = definition_hashes(project, spec, list(defs.feature_views))
     for name, view in defs.feature_views.items():
         view.tags[DEFINITION_TAG] = hashes[name]
     yaml = Path(os.environ.get("FEAST_FS_YAML_FILE_PATH", "feature_store.yaml"))
@@ -116,7 +119,7 @@ def feast_definitions_or_exit(
 
 
 def build(project: ProjectSpec) -> FeastDefinitions:
-    defs = FeastDefinitions()
+    defs = FeastDefinitions(spec=project)
     for name, entity in project.entities.items():
         type_name = feast_type(entity.data_type)
         if type_name not in _VALUE_TYPES:
