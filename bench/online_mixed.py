@@ -15,6 +15,8 @@ Measured, `skewless serve` on SQLite + DuckDB:
 - fresh 1-key p50/p99 over HTTP (one client) and in-process (FeatureServer.get), against the
   floor: a raw query of the same event store fetching that lead's events in the view's windows
   (emails in the last hour, visits in the last 30 minutes) at the same instant; goal ratio <= 3.
+- CPU per fresh DuckDB query (median thread CPU time, robust to other load), the same SQL
+  prepared once and executed per request, and the floor's: where the fresh query's time goes.
 - the same in-process and floor figures on PostgreSQL (the staging tables copied from DuckDB,
   with the (lead_id, event time) index the dbt build creates there: macros/event_store_index.sql).
 - fault: `skewless serve` on Redis; 4 stored clients for 25 s; Redis stopped at 5 s and started
@@ -280,6 +282,53 @@ def fresh_latency(call, leads: list[int], n: int = 400) -> list[float]:
     return out
 
 
+def cpu_per_query(root: Path, as_of, leads: list[int], n: int = 300) -> None:
+    """CPU milliseconds per query (this thread's CPU time, median: robust to a loaded machine)
+    of the fresh view's DuckDB online SQL, of the same SQL prepared once and executed with the
+    request's values (PREPARE, then SET VARIABLE with bound values and EXECUTE reading them),
+    and of the floor, on one single-threaded connection as the event store runs them."""
+    import duckdb
+
+    sql = (root / "target" / "online_sql" / "duckdb" / "lead_recent_activity.sql").read_text()
+    con = duckdb.connect(str(root / "data" / "skewless.duckdb"), read_only=True)
+    con.execute("SET threads = 1")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("PREPARE sk_fresh AS " + sql.strip().rstrip(";"))
+
+    def prepared(k: int) -> list:
+        con.execute("SET VARIABLE sk_as_of = $1", [as_of])
+        con.execute("SET VARIABLE sk_keys = $1", [[k]])
+        return con.execute(
+            "EXECUTE sk_fresh(as_of := getvariable('sk_as_of'), lead_id := getvariable('sk_keys'))"
+        ).fetchall()
+
+    calls = {
+        "duckdb_fresh_cpu_ms": lambda k: con.execute(
+            sql, {"as_of": as_of, "lead_id": [k]}
+        ).fetchall(),
+        "duckdb_fresh_prepared_cpu_ms": prepared,
+        "duckdb_floor_cpu_ms": lambda k: con.execute(
+            FLOOR["duckdb"], {"k": k, "t": as_of}
+        ).fetchall(),
+    }
+    if prepared(leads[0]) != con.execute(sql, {"as_of": as_of, "lead_id": [leads[0]]}).fetchall():
+        raise SystemExit("the prepared fresh query answers differently")
+    medians = {}
+    for name, call in calls.items():
+        spent = []
+        for i in range(n):
+            started = time.thread_time()
+            call(leads[i % len(leads)])
+            spent.append((time.thread_time() - started) * 1000)
+        medians[name] = percentile(spent, 50)
+        line(name, f"{medians[name]:.2f}")
+    line(
+        "duckdb_fresh_cpu_over_floor_cpu",
+        f"{medians['duckdb_fresh_cpu_ms'] / medians['duckdb_floor_cpu_ms']:.2f}",
+    )
+    con.close()
+
+
 def report_latency(name: str, ms: list[float], floor: list[float]) -> None:
     line(f"{name}_p50_ms", f"{percentile(ms, 50):.2f}")
     line(f"{name}_p99_ms", f"{percentile(ms, 99):.2f}")
@@ -451,6 +500,7 @@ def main() -> None:
         client = Client(api)
         http_ms = fresh_latency(lambda k: client.post(body([k], FRESH, as_of)), busy)
 
+    cpu_per_query(root, as_of, busy)
     floor_con = duckdb.connect(str(root / "data" / "skewless.duckdb"), read_only=True)
     floor = fresh_latency(
         lambda k: floor_con.execute(FLOOR["duckdb"], {"k": k, "t": as_of}).fetchall(), busy
