@@ -15,8 +15,8 @@ Measured, `skewless serve` on SQLite + DuckDB:
 - fresh 1-key p50/p99 over HTTP (one client) and in-process (FeatureServer.get), against the
   floor: a raw query of the same event store fetching that lead's events in the view's windows
   (emails in the last hour, visits in the last 30 minutes) at the same instant; goal ratio <= 3.
-- CPU per fresh DuckDB query (median thread CPU time, robust to other load), the same SQL
-  prepared once and executed per request, and the floor's: where the fresh query's time goes.
+- CPU per fresh DuckDB query (median thread CPU time, robust to other load): the SQL as text,
+  parsed once (the event store), prepared once and executed per request; and the floor's.
 - the same in-process and floor figures on PostgreSQL (the staging tables copied from DuckDB,
   with the (lead_id, event time) index the dbt build creates there: macros/event_store_index.sql).
 - fault: `skewless serve` on Redis; 4 stored clients for 25 s; Redis stopped at 5 s and started
@@ -284,9 +284,9 @@ def fresh_latency(call, leads: list[int], n: int = 400) -> list[float]:
 
 def cpu_per_query(root: Path, as_of, leads: list[int], n: int = 300) -> None:
     """CPU milliseconds per query (this thread's CPU time, median: robust to a loaded machine)
-    of the fresh view's DuckDB online SQL, of the same SQL prepared once and executed with the
-    request's values (PREPARE, then SET VARIABLE with bound values and EXECUTE reading them),
-    and of the floor, on one single-threaded connection as the event store runs them."""
+    of the fresh view's DuckDB online SQL as text, parsed once (as the event store runs it),
+    prepared once and executed with the request's values (PREPARE, then SET VARIABLE with bound
+    values and EXECUTE reading them), and of the floor, on one single-threaded connection."""
     import duckdb
 
     sql = (root / "target" / "online_sql" / "duckdb" / "lead_recent_activity.sql").read_text()
@@ -294,6 +294,7 @@ def cpu_per_query(root: Path, as_of, leads: list[int], n: int = 300) -> None:
     con.execute("SET threads = 1")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("PREPARE sk_fresh AS " + sql.strip().rstrip(";"))
+    (parsed,) = con.extract_statements(sql)  # what the event store executes
 
     def prepared(k: int) -> list:
         con.execute("SET VARIABLE sk_as_of = $1", [as_of])
@@ -305,6 +306,9 @@ def cpu_per_query(root: Path, as_of, leads: list[int], n: int = 300) -> None:
     calls = {
         "duckdb_fresh_cpu_ms": lambda k: con.execute(
             sql, {"as_of": as_of, "lead_id": [k]}
+        ).fetchall(),
+        "duckdb_fresh_parsed_once_cpu_ms": lambda k: con.execute(
+            parsed, {"as_of": as_of, "lead_id": [k]}
         ).fetchall(),
         "duckdb_fresh_prepared_cpu_ms": prepared,
         "duckdb_floor_cpu_ms": lambda k: con.execute(
@@ -323,8 +327,8 @@ def cpu_per_query(root: Path, as_of, leads: list[int], n: int = 300) -> None:
         medians[name] = percentile(spent, 50)
         line(name, f"{medians[name]:.2f}")
     line(
-        "duckdb_fresh_cpu_over_floor_cpu",
-        f"{medians['duckdb_fresh_cpu_ms'] / medians['duckdb_floor_cpu_ms']:.2f}",
+        "duckdb_fresh_parsed_once_cpu_over_floor_cpu",
+        f"{medians['duckdb_fresh_parsed_once_cpu_ms'] / medians['duckdb_floor_cpu_ms']:.2f}",
     )
     con.close()
 
