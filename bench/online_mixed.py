@@ -4,8 +4,10 @@ Redis stopped for 10 s mid-run.
 
 Data: the demo project, copied into bench/.cache/mixed and run once with `skewless demo`
 (DuckDB event store, SQLite online store), then materialized into Redis as well (RDB dump kept).
-Every request asks at AS_OF = the demo's materialization end + 30 min (the store answers it
-exactly). Clients are threads of this process, each with one keep-alive connection.
+Stored requests ask at AS_OF = the demo's materialization end + 30 min (the store answers it
+exactly); fresh requests (which answer any instant) at FRESH_AT = the data's last visit, so
+their windows hold events (the end is later than every event). Clients are threads of this
+process, each with one keep-alive connection.
 
 Measured, `skewless serve` on SQLite + DuckDB:
 - stored_rps_alone: 4 clients asking 1 random lead's stored features (lead_profile,
@@ -15,6 +17,8 @@ Measured, `skewless serve` on SQLite + DuckDB:
 - fresh 1-key p50/p99 over HTTP (one client) and in-process (FeatureServer.get), against the
   floor: a raw query of the same event store fetching that lead's events in the view's windows
   (emails in the last hour, visits in the last 30 minutes) at the same instant; goal ratio <= 3.
+- CPU per fresh DuckDB query (median thread CPU time, robust to other load): the SQL as text,
+  parsed once (the event store), prepared once and executed per request; and the floor's.
 - the same in-process and floor figures on PostgreSQL (the staging tables copied from DuckDB,
   with the (lead_id, event time) index the dbt build creates there: macros/event_store_index.sql).
 - fault: `skewless serve` on Redis; 4 stored clients for 25 s; Redis stopped at 5 s and started
@@ -231,11 +235,13 @@ def throughput(
     port: int,
     leads: list[int],
     as_of,
+    fresh_at,
     seconds: float,
     fresh_clients: int,
     expected_fresh: dict[int, dict],
 ) -> float:
-    """Stored requests/s of 4 clients while ``fresh_clients`` others ask fresh features."""
+    """Stored requests/s of 4 clients (at ``as_of``) while ``fresh_clients`` others ask fresh
+    features (at ``fresh_at``)."""
     stop, counts, wrong = threading.Event(), [], []
     fresh_leads = sorted(expected_fresh)
 
@@ -250,7 +256,7 @@ def throughput(
         client, rng = Client(port), random.Random()
         while not stop.is_set():
             lead = rng.choice(fresh_leads)
-            status, out = client.post(body([lead], FRESH, as_of))
+            status, out = client.post(body([lead], FRESH, fresh_at))
             if status != 200 or json.loads(out)["results"] != expected_fresh[lead]:
                 wrong.append((lead, status, out[:200]))
 
@@ -278,6 +284,57 @@ def fresh_latency(call, leads: list[int], n: int = 400) -> list[float]:
         call(lead)
         out.append((time.perf_counter_ns() - started) / 1e6)
     return out
+
+
+def cpu_per_query(root: Path, as_of, leads: list[int], n: int = 300) -> None:
+    """CPU milliseconds per query (this thread's CPU time, median: robust to a loaded machine)
+    of the fresh view's DuckDB online SQL as text, parsed once (as the event store runs it),
+    prepared once and executed with the request's values (PREPARE, then SET VARIABLE with bound
+    values and EXECUTE reading them), and of the floor, on one single-threaded connection."""
+    import duckdb
+
+    sql = (root / "target" / "online_sql" / "duckdb" / "lead_recent_activity.sql").read_text()
+    con = duckdb.connect(str(root / "data" / "skewless.duckdb"), read_only=True)
+    con.execute("SET threads = 1")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("PREPARE sk_fresh AS " + sql.strip().rstrip(";"))
+    (parsed,) = con.extract_statements(sql)  # what the event store executes
+
+    def prepared(k: int) -> list:
+        con.execute("SET VARIABLE sk_as_of = $1", [as_of])
+        con.execute("SET VARIABLE sk_keys = $1", [[k]])
+        return con.execute(
+            "EXECUTE sk_fresh(as_of := getvariable('sk_as_of'), lead_id := getvariable('sk_keys'))"
+        ).fetchall()
+
+    calls = {
+        "duckdb_fresh_cpu_ms": lambda k: con.execute(
+            sql, {"as_of": as_of, "lead_id": [k]}
+        ).fetchall(),
+        "duckdb_fresh_parsed_once_cpu_ms": lambda k: con.execute(
+            parsed, {"as_of": as_of, "lead_id": [k]}
+        ).fetchall(),
+        "duckdb_fresh_prepared_cpu_ms": prepared,
+        "duckdb_floor_cpu_ms": lambda k: con.execute(
+            FLOOR["duckdb"], {"k": k, "t": as_of}
+        ).fetchall(),
+    }
+    if prepared(leads[0]) != con.execute(sql, {"as_of": as_of, "lead_id": [leads[0]]}).fetchall():
+        raise SystemExit("the prepared fresh query answers differently")
+    medians = {}
+    for name, call in calls.items():
+        spent = []
+        for i in range(n):
+            started = time.thread_time()
+            call(leads[i % len(leads)])
+            spent.append((time.thread_time() - started) * 1000)
+        medians[name] = percentile(spent, 50)
+        line(name, f"{medians[name]:.2f}")
+    line(
+        "duckdb_fresh_parsed_once_cpu_over_floor_cpu",
+        f"{medians['duckdb_fresh_parsed_once_cpu_ms'] / medians['duckdb_floor_cpu_ms']:.2f}",
+    )
+    con.close()
 
 
 def report_latency(name: str, ms: list[float], floor: list[float]) -> None:
@@ -408,7 +465,7 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="skewless-bench-home-"))
     root = build(cache, home)
-    as_of = end_of(root, home) + timedelta(minutes=30)
+    as_of = end_of(root, home) + timedelta(minutes=30)  # stored features: after the end
 
     import duckdb
 
@@ -420,19 +477,28 @@ def main() -> None:
     project = Project(root)
     with duckdb.connect(str(root / "data" / "skewless.duckdb"), read_only=True) as con:
         leads = [r[0] for r in con.sql("select lead_id from stg_crm__leads order by 1").fetchall()]
+        # fresh features answer any instant: ask them at the data's last visit (the
+        # materialization end is later than every event: every window would be empty)
+        fresh_at = con.execute("select max(visited_at) from stg_crm__web_visits").fetchone()[0]
         # leads with recent events, so the fresh figures are not of empty windows only
         busy = [
             r[0]
             for r in con.execute(
                 "select distinct lead_id from stg_crm__web_visits where visited_at > "
                 "?::timestamp - interval 2 day",
-                [as_of],
+                [fresh_at],
             ).fetchall()
         ] or leads
     server = FeatureServer(project)
     # fresh clients ask the busy leads and 200 others (each answer checked against these)
     sample = sorted(set(busy) | set(random.Random(3).sample(leads, min(200, len(leads)))))
-    expected = {lead: server.get([lead], FRESH, as_of=as_of) for lead in sample}
+    expected = {lead: server.get([lead], FRESH, as_of=fresh_at) for lead in sample}
+    line("fresh_at", fresh_at.isoformat())
+    line(
+        "fresh_busy_leads_with_a_nonzero_window",
+        f"{sum(any(v[0] for k, v in expected[b].items() if k != 'lead_id') for b in busy)}"
+        f" of {len(busy)}",
+    )
     server.close()
 
     api = free_port()
@@ -443,17 +509,18 @@ def main() -> None:
         http_ready(api),
         env=environment(root, home),
     ):
-        alone = throughput(api, leads, as_of, args.seconds, 0, expected)
-        mixed = throughput(api, leads, as_of, args.seconds, 4, expected)
+        alone = throughput(api, leads, as_of, fresh_at, args.seconds, 0, expected)
+        mixed = throughput(api, leads, as_of, fresh_at, args.seconds, 4, expected)
         line("stored_rps_alone", f"{alone:.0f}")
         line("stored_rps_with_4_fresh_clients", f"{mixed:.0f}")
         line("stored_rps_mixed_over_alone", f"{mixed / alone:.2f}")
         client = Client(api)
-        http_ms = fresh_latency(lambda k: client.post(body([k], FRESH, as_of)), busy)
+        http_ms = fresh_latency(lambda k: client.post(body([k], FRESH, fresh_at)), busy)
 
+    cpu_per_query(root, fresh_at, busy)
     floor_con = duckdb.connect(str(root / "data" / "skewless.duckdb"), read_only=True)
     floor = fresh_latency(
-        lambda k: floor_con.execute(FLOOR["duckdb"], {"k": k, "t": as_of}).fetchall(), busy
+        lambda k: floor_con.execute(FLOOR["duckdb"], {"k": k, "t": fresh_at}).fetchall(), busy
     )
     line("duckdb_floor_p50_ms", f"{percentile(floor, 50):.2f}")
     line("duckdb_floor_p99_ms", f"{percentile(floor, 99):.2f}")
@@ -461,7 +528,7 @@ def main() -> None:
     server = FeatureServer(project)
     report_latency(
         "duckdb_fresh_sdk_1key",
-        fresh_latency(lambda k: server.get([k], FRESH, as_of=as_of), busy),
+        fresh_latency(lambda k: server.get([k], FRESH, as_of=fresh_at), busy),
         floor,
     )
     server.close()
@@ -475,17 +542,18 @@ def main() -> None:
         con.autocommit = True
         cur = con.cursor()
         floor = fresh_latency(
-            lambda k: (cur.execute(FLOOR["postgres"], {"k": k, "t": as_of}), cur.fetchall()), busy
+            lambda k: (cur.execute(FLOOR["postgres"], {"k": k, "t": fresh_at}), cur.fetchall()),
+            busy,
         )
         line("postgres_floor_p50_ms", f"{percentile(floor, 50):.2f}")
         line("postgres_floor_p99_ms", f"{percentile(floor, 99):.2f}")
         server = FeatureServer(project, events=PostgresEvents(pg.dsn()))
         for lead in busy[:50]:
-            if server.get([lead], FRESH, as_of=as_of) != expected[lead]:
+            if server.get([lead], FRESH, as_of=fresh_at) != expected[lead]:
                 raise SystemExit(f"PostgreSQL and DuckDB fresh answers differ for lead {lead}")
         report_latency(
             "postgres_fresh_sdk_1key",
-            fresh_latency(lambda k: server.get([k], FRESH, as_of=as_of), busy),
+            fresh_latency(lambda k: server.get([k], FRESH, as_of=fresh_at), busy),
             floor,
         )
         server.close()

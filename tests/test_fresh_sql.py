@@ -248,9 +248,9 @@ def test_postgres_online_sql_reads_only_the_requested_keys_events(built, postgre
     con.close()
 
 
-def test_fresh_threads_are_nicer_and_others_are_not(monkeypatch):
-    """The HTTP API's fresh pool lowers its threads' priority (Linux: per thread), so fresh SQL
-    yields the CPU to stored reads under contention; the calling thread keeps its own."""
+def test_niceness_setting_and_lowering_one_thread(monkeypatch):
+    """``$SKEWLESS_FRESH_NICE`` is read with a default; lowering a thread's priority (Linux: per
+    thread) leaves the calling thread's own."""
     import threading
 
     from skewless.serving.event_store import fresh_niceness, lower_thread_priority
@@ -271,3 +271,47 @@ def test_fresh_threads_are_nicer_and_others_are_not(monkeypatch):
     thread.join()
     assert seen == [min(19, main + 3)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
+
+
+def test_fresh_duckdb_queries_yield_the_cpu_only_while_stored_reads_run(
+    built, store, instants, monkeypatch
+):
+    """A fresh DuckDB query runs at the caller's priority until a stored read starts; while
+    stored reads are recent it runs on a thread ``$SKEWLESS_FRESH_NICE`` nicer, with the same
+    answers. The priority is read inside DuckDB (a Python function the query calls, on the
+    thread executing it)."""
+    import threading
+
+    from skewless.online_sql import OnlineQuery
+
+    monkeypatch.setenv("SKEWLESS_FRESH_NICE", "4")
+    spec = load_project(built.root)
+    events = DuckDBEvents(built.duckdb_path, built.root)
+    server = FeatureServer(built, store, events=events, spec=spec)
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    view = spec.feature_views[VIEW]
+    niceness = OnlineQuery(view, {"duckdb": "select sk_niceness() as n"})
+
+    events.check()  # opens the database; its file does not change in this test
+    events.con.create_function(
+        "sk_niceness",
+        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+        [],
+        "BIGINT",
+    )
+
+    def priority() -> int:
+        rows = events.query(niceness, {}, yield_cpu=server.stored_activity.recent())
+        return rows[0]["n"]
+
+    alone = served(server, instants[:30])
+    assert not server.stored_activity.recent()  # fresh reads are no stored activity
+    assert priority() == caller
+    server.stored_activity.window = 3600.0  # stays recent for the rest of the test
+    stored = next(v for v in spec.feature_views.values() if not v.fresh)
+    server.get([instants[0][0]], [f"{stored.name}:{stored.features[0].name}"])
+    assert server.stored_activity.recent()
+    assert priority() == min(19, caller + 4)
+    mixed = served(server, instants[:30])
+    assert diff_frames(alone, mixed, order_by=["lead_id", "at"]).equal
+    events.close()

@@ -21,6 +21,8 @@ import os
 import shutil
 import tempfile
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -37,8 +39,9 @@ POOL_SIZE = 8
 
 
 def fresh_niceness() -> int:
-    """How much nicer (0-19) than the server the threads running fresh queries are
-    (``$SKEWLESS_FRESH_NICE``, default 10; the HTTP API's fresh pool applies it)."""
+    """How much nicer (0-19) than the server the threads running fresh DuckDB queries are while
+    stored reads compete for the CPU (``$SKEWLESS_FRESH_NICE``, default 10; see
+    :class:`StoredActivity`)."""
     try:
         return min(19, max(0, int(os.environ.get(NICE_ENV, "10"))))
     except ValueError:
@@ -79,6 +82,25 @@ def store_timeout() -> float:
         return 0.5
 
 
+class StoredActivity:
+    """When the server last started a stored-feature read: fresh DuckDB queries yield the CPU
+    (run on nicer threads) only while stored reads are recent, and run at the server's own
+    priority otherwise (a niced thread loses the CPU to every other process of a busy machine,
+    which stretched fresh latency with no stored request to protect)."""
+
+    def __init__(self, window: float = 0.25):
+        self.window = window
+        self._last = float("-inf")
+
+    def note(self) -> None:
+        """A stored read starts now."""
+        self._last = time.monotonic()
+
+    def recent(self) -> bool:
+        """True when a stored read started within the last ``window`` seconds."""
+        return time.monotonic() - self._last < self.window
+
+
 class StoreUnavailable(RuntimeError):
     """A store could not answer (down, frozen, unreachable): the message says which and why."""
 
@@ -86,7 +108,7 @@ class StoreUnavailable(RuntimeError):
 class EventStore(Protocol):
     dialect: str
 
-    def query(self, query: OnlineQuery, params: dict) -> list[dict]: ...
+    def query(self, query: OnlineQuery, params: dict, yield_cpu: bool = False) -> list[dict]: ...
 
     def check(self) -> None: ...
 
@@ -108,6 +130,12 @@ class DuckDBEvents:
         self.root = root or self.path.parent
         self._lock = threading.Lock()
         self._running = threading.BoundedSemaphore(duckdb_queries())
+        self._yielding = ThreadPoolExecutor(  # nicer threads, for queries that yield the CPU
+            duckdb_queries(),
+            thread_name_prefix="skewless-duckdb-nice",
+            initializer=lower_thread_priority,
+            initargs=(fresh_niceness(),),
+        )
         self._local = threading.local()
         self._generation = 0
         self._dir = Path(tempfile.mkdtemp(prefix="skewless-events-"))
@@ -148,23 +176,42 @@ class DuckDBEvents:
         local = self._local
         if getattr(local, "generation", None) != self._generation or local.cursor is None:
             local.cursor, local.generation = self.con.cursor(), self._generation
+            local.parsed = {}  # SQL text -> its parsed statement, on this cursor
             local.cursor.execute("SET TimeZone = 'UTC'")
             local.cursor.execute(
                 "SET file_search_path = '" + str(self.root).replace("'", "''") + "'"
             )
         return local.cursor
 
-    def query(self, query: OnlineQuery, params: dict) -> list[dict]:
-        """The rows of ``query`` for ``params``; at most :func:`duckdb_queries` run at once."""
+    def query(self, query: OnlineQuery, params: dict, yield_cpu: bool = False) -> list[dict]:
+        """The rows of ``query`` for ``params``; at most :func:`duckdb_queries` run at once.
+        ``yield_cpu``: run it on a thread :func:`fresh_niceness` nicer than the caller (stored
+        reads are competing for the CPU), else on the calling thread."""
+        if yield_cpu:
+            return self._yielding.submit(self._query, query, params).result()
+        return self._query(query, params)
+
+    def _query(self, query: OnlineQuery, params: dict) -> list[dict]:
         try:
             with self._running:
-                cur = self._cursor().execute(query.sql["duckdb"], params)
+                cursor = self._cursor()
+                cur = cursor.execute(self._parsed(cursor, query.sql["duckdb"]), params)
                 names = [d[0] for d in cur.description]
                 rows = cur.fetchall()
             return [dict(zip(names, row)) for row in rows]
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             self._local.cursor = None
             raise StoreUnavailable(f"event store {self.path}: {exc}") from None
+
+    def _parsed(self, cursor, sql: str):
+        """``sql`` parsed once per thread's cursor (DuckDB's parser holds the GIL and took about
+        a seventh of a fresh query's CPU); the statement is bound and planned at each execution,
+        on the cursor's current database. SQL that is not one statement stays text."""
+        parsed = self._local.parsed
+        if sql not in parsed:
+            statements = cursor.extract_statements(sql)
+            parsed[sql] = statements[0] if len(statements) == 1 else sql
+        return parsed[sql]
 
     def check(self) -> None:
         """Raise :class:`StoreUnavailable` unless the database answers a query."""
@@ -175,6 +222,7 @@ class DuckDBEvents:
             raise StoreUnavailable(f"event store {self.path}: {exc}") from None
 
     def close(self) -> None:
+        self._yielding.shutdown(wait=True)
         self.con.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -258,7 +306,9 @@ class PostgresEvents:
             except retryable as exc:
                 raise StoreUnavailable(f"event store PostgreSQL: {exc}".strip()) from None
 
-    def query(self, query: OnlineQuery, params: dict) -> list[dict]:
+    def query(self, query: OnlineQuery, params: dict, yield_cpu: bool = False) -> list[dict]:
+        """The rows of ``query`` for ``params`` (``yield_cpu`` changes nothing: the database
+        server does the work)."""
         return self._query(query.sql["postgres"], params)
 
     def check(self) -> None:

@@ -46,7 +46,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from skewless.bundle import ModelBundle
-from skewless.serving.event_store import fresh_niceness, lower_thread_priority
 from skewless.serving.request_keys import TooManyKeys
 from skewless.serving.server import BadRequest, FeatureServer, StoreUnavailable, UnknownFeature
 
@@ -287,11 +286,8 @@ def create_app(
     ``$SKEWLESS_API_TOKEN``): the bearer token /features and /predict require, when set."""
     token = token if token is not None else os.environ.get(TOKEN_ENV) or None
     stored = ThreadPoolExecutor(STORED_WORKERS, thread_name_prefix="skewless-stored")
-    fresh = ThreadPoolExecutor(  # nicer threads: fresh SQL yields the CPU to stored reads
-        FRESH_WORKERS,
-        thread_name_prefix="skewless-fresh",
-        initializer=lambda: lower_thread_priority(fresh_niceness()),
-    )
+    # fresh SQL yields the CPU to stored reads inside the event store (StoredActivity)
+    fresh = ThreadPoolExecutor(FRESH_WORKERS, thread_name_prefix="skewless-fresh")
 
     def stop() -> None:
         stored.shutdown(wait=False, cancel_futures=True)

@@ -37,6 +37,7 @@ from skewless.online_sql import OnlineQuery, load_online_sql
 from skewless.project import Project
 from skewless.serving.event_store import (
     EventStore,
+    StoredActivity,
     StoreUnavailable,
     open_event_store,
     store_timeout,
@@ -122,6 +123,8 @@ class FeatureServer:
         self.fresh = [v for v in self.spec.feature_views.values() if v.fresh]
         self._events = events
         self._queries: dict[str, OnlineQuery] | None = None
+        # fresh DuckDB queries yield the CPU only while stored reads run (event_store.py)
+        self.stored_activity = StoredActivity()
         self._provider = self.store._get_provider()
         prepare_online_store(self.store)
         self.state = StoreState(self.store)
@@ -296,6 +299,7 @@ class FeatureServer:
         online store, NULL past the ttl; and per row whether the store had no value. SQLite and
         Redis are read in one round trip for every key, decoded without protos
         (:mod:`skewless.serving.online_reads`); other stores through Feast's ``online_read``."""
+        self.stored_activity.note()
         results = iter(self._read(view, [row for row in rows if None not in row], names))
         oldest = as_of - view.ttl if view.ttl else None
         oldest_utc = oldest.replace(tzinfo=timezone.utc) if oldest is not None else None
@@ -373,7 +377,9 @@ class FeatureServer:
         }
         found = {
             tuple(r[k] for k in view.join_keys): r
-            for r in self._events.query(self._queries[view.name], params)
+            for r in self._events.query(
+                self._queries[view.name], params, yield_cpu=self.stored_activity.recent()
+            )
         }
         values = [found.get(r) for r in rows]
         columns = {name: [v.get(name) if v else None for v in values] for name in names}
