@@ -14,13 +14,20 @@ Tables (raw exports, with the messes real exports have):
   out while a lead is open; ``onboarding`` emails are sent only *after* a lead converted: the
   leakage trap. ``opened_at`` / ``clicked_at`` are empty when the email was not (yet) opened or
   clicked by the end of the data; a click implies an open, and ``sent_at <= opened_at <=
-  clicked_at``. Likelier leads open and click more.
+  clicked_at``. A lead that has decided to buy opens and clicks its nurture emails far more
+  often, from the start and more so in the week before it converts (:data:`OPENS`,
+  :data:`CLICKS`).
 - ``raw_web_visits``: (visit_id, lead_id, visited_at, pages, page_path): ``page_path`` is the
   visit's landing page (``/pricing``, ``/docs/...``, ``/blog/...``, ``/careers``, ``/``). Intent
-  rises before conversion: more visits, and more of them land on ``/pricing``.
+  rises before conversion: more visits; and a lead that has decided to buy lands on ``/pricing``
+  far more often, from the start and more so as it nears converting (:data:`PRICING`).
 - ``raw_conversions``: (lead_id, converted_at).
 - ``raw_scoring_events``: the label spine (lead_id, scored_at, converted_within_14d): open leads
   scored a few times, each labelled by whether they converted within 14 days.
+
+The engagement columns are the point-in-time signal of the story (skewless/demo/story.py): they
+tell a buyer from a lead that is only browsing *before* it converts, which the honest model learns
+and the leaky one (trained with a count that already knows who converted) learns to ignore.
 
 Timestamps are strings: most naive (meaning UTC), some with a ``+hh:mm`` offset, some with ``Z``;
 staging turns them into UTC ``TIMESTAMP`` (docs/design.md §5).
