@@ -120,11 +120,21 @@ def engagement_rng(seed: int) -> random.Random:
 
 
 @dataclass(frozen=True)
+class LeadState:
+    """What a lead's engagement depends on: its propensity, whether it has decided to buy (it
+    converts, maybe after the end of the data) and when it converted (None: not in the data)."""
+
+    propensity: float
+    buys: bool
+    converted: datetime | None
+
+
+@dataclass(frozen=True)
 class Engagement:
-    """How a lead engages (landing pages, opens, clicks): the probability of each is
-    ``base + propensity * propensity + buyer * [the lead has decided to buy] + intent *
-    buying_intent``, capped at ``cap``. A buyer engages from the start (it reads the pricing page
-    and opens the nurture emails), and more so in the days before it converts."""
+    """How likely a lead is to engage (land on /pricing, open, click) at an instant: ``base``,
+    plus ``propensity`` times its propensity, plus ``buyer`` if it has decided to buy, plus
+    ``intent`` times :func:`buying_intent`; at most ``cap``. A buyer engages from the start (it
+    reads the pricing page and opens the nurture emails), and more so as it nears converting."""
 
     base: float
     propensity: float
@@ -132,7 +142,7 @@ class Engagement:
     intent: float
     cap: float = 0.9
 
-    def probability(self, lead: "LeadState", ts: datetime) -> float:
+    def probability(self, lead: LeadState, ts: datetime) -> float:
         """The probability at instant ``ts`` for ``lead``."""
         p = (
             self.base
@@ -141,16 +151,6 @@ class Engagement:
             + self.intent * buying_intent(lead, ts)
         )
         return min(self.cap, p)
-
-
-@dataclass(frozen=True)
-class LeadState:
-    """What a lead's engagement depends on: its propensity, whether it has decided to buy (it
-    converts, maybe after the end of the data) and when it converted (None: not in the data)."""
-
-    propensity: float
-    buys: bool
-    converted: datetime | None
 
 
 INTENT_DAYS = 7.0
