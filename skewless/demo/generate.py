@@ -14,13 +14,20 @@ Tables (raw exports, with the messes real exports have):
   out while a lead is open; ``onboarding`` emails are sent only *after* a lead converted: the
   leakage trap. ``opened_at`` / ``clicked_at`` are empty when the email was not (yet) opened or
   clicked by the end of the data; a click implies an open, and ``sent_at <= opened_at <=
-  clicked_at``. Likelier leads open and click more.
+  clicked_at``. A lead that has decided to buy opens and clicks its nurture emails far more
+  often, from the start and more so in the week before it converts (:data:`OPENS`,
+  :data:`CLICKS`).
 - ``raw_web_visits``: (visit_id, lead_id, visited_at, pages, page_path): ``page_path`` is the
   visit's landing page (``/pricing``, ``/docs/...``, ``/blog/...``, ``/careers``, ``/``). Intent
-  rises before conversion: more visits, and more of them land on ``/pricing``.
+  rises before conversion: more visits; and a lead that has decided to buy lands on ``/pricing``
+  far more often, from the start and more so as it nears converting (:data:`PRICING`).
 - ``raw_conversions``: (lead_id, converted_at).
 - ``raw_scoring_events``: the label spine (lead_id, scored_at, converted_within_14d): open leads
   scored a few times, each labelled by whether they converted within 14 days.
+
+The engagement columns are the point-in-time signal of the story (skewless/demo/story.py): they
+tell a buyer from a lead that is only browsing *before* it converts, which the honest model learns
+and the leaky one (trained with a count that already knows who converted) learns to ignore.
 
 Timestamps are strings: most naive (meaning UTC), some with a ``+hh:mm`` offset, some with ``Z``;
 staging turns them into UTC ``TIMESTAMP`` (docs/design.md §5).
@@ -112,11 +119,60 @@ def engagement_rng(seed: int) -> random.Random:
     return random.Random(seed * 1_000_003 + 17)
 
 
-def page_path(rng: random.Random, propensity: float, intent: bool) -> str:
-    """A visit's landing page: ``/pricing`` likelier for likelier leads and in the week of intent
-    before converting; ``/careers`` for leads that are not buying."""
+@dataclass(frozen=True)
+class LeadState:
+    """What a lead's engagement depends on: its propensity, whether it has decided to buy (it
+    converts, maybe after the end of the data) and when it converted (None: not in the data)."""
+
+    propensity: float
+    buys: bool
+    converted: datetime | None
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """How likely a lead is to engage (land on /pricing, open, click) at an instant: ``base``,
+    plus ``propensity`` times its propensity, plus ``buyer`` if it has decided to buy, plus
+    ``intent`` times :func:`buying_intent`; at most ``cap``. A buyer engages from the start (it
+    reads the pricing page and opens the nurture emails), and more so as it nears converting."""
+
+    base: float
+    propensity: float
+    buyer: float
+    intent: float
+    cap: float = 0.9
+
+    def probability(self, lead: LeadState, ts: datetime) -> float:
+        """The probability at instant ``ts`` for ``lead``."""
+        p = (
+            self.base
+            + self.propensity * lead.propensity
+            + self.buyer * lead.buys
+            + self.intent * buying_intent(lead, ts)
+        )
+        return min(self.cap, p)
+
+
+INTENT_DAYS = 7.0
+PRICING = Engagement(base=0.02, propensity=0.05, buyer=0.4, intent=0.3)
+OPENS = Engagement(base=0.05, propensity=0.1, buyer=0.6, intent=0.1, cap=0.95)
+CLICKS = Engagement(base=0.03, propensity=0.05, buyer=0.4, intent=0.1)
+ONBOARDING_OPEN, ONBOARDING_CLICK = 0.75, 0.4
+
+
+def buying_intent(lead: LeadState, ts: datetime) -> float:
+    """In [0, 1]: how close ``lead`` is to converting at ``ts``, ``exp(-days left /
+    INTENT_DAYS)`` before it converts, 0 otherwise."""
+    if lead.converted is None or ts >= lead.converted:
+        return 0.0
+    return math.exp(-(lead.converted - ts) / timedelta(days=INTENT_DAYS))
+
+
+def page_path(rng: random.Random, lead: LeadState, ts: datetime) -> str:
+    """A visit's landing page: ``/pricing`` with probability :data:`PRICING`; ``/careers``
+    likelier for leads that are not buying."""
     roll = rng.random()
-    pricing = 0.45 if intent else 0.03 + 0.3 * propensity
+    pricing = PRICING.probability(lead, ts)
     if roll < pricing:
         return "/pricing"
     roll = (roll - pricing) / (1 - pricing)
@@ -124,23 +180,26 @@ def page_path(rng: random.Random, propensity: float, intent: bool) -> str:
         return rng.choice(DOCS_PAGES)
     if roll < 0.6:
         return rng.choice(BLOG_PAGES)
-    if roll < 0.6 + 0.25 * (1 - propensity):
+    if roll < 0.6 + 0.25 * (1 - lead.propensity):
         return "/careers"
     return "/"
 
 
 def opened_clicked(
-    rng: random.Random, sent: datetime, kind: str, propensity: float
+    rng: random.Random, sent: datetime, kind: str, lead: LeadState
 ) -> tuple[str, str]:
     """An email's (opened_at, clicked_at) as raw texts, ``""`` when it did not happen before
-    ``DATA_END``. A click implies an open; sent <= opened <= clicked."""
-    p_open = 0.75 if kind == "onboarding" else 0.1 + 0.6 * propensity
+    ``DATA_END``. Nurture emails are opened and clicked with probability :data:`OPENS` and
+    :data:`CLICKS` (given an open) at the instant sent. A click implies an open; sent <= opened
+    <= clicked."""
+    nurture = kind != "onboarding"
+    p_open = OPENS.probability(lead, sent) if nurture else ONBOARDING_OPEN
     if rng.random() >= p_open:
         return "", ""
     opened = (sent + timedelta(hours=rng.expovariate(1 / 8))).replace(microsecond=0)
     if opened >= DATA_END:
         return "", ""
-    p_click = 0.4 if kind == "onboarding" else 0.05 + 0.5 * propensity
+    p_click = CLICKS.probability(lead, sent) if nurture else ONBOARDING_CLICK
     if rng.random() >= p_click:
         return format_ts(opened, rng), ""
     clicked = (opened + timedelta(minutes=rng.expovariate(1 / 5))).replace(microsecond=0)
@@ -168,11 +227,13 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
             + rng.gauss(0, 0.8)
         )
         converted = None
-        if rng.random() < propensity:
+        buys = rng.random() < propensity
+        if buys:
             converted = (created + timedelta(days=rng.expovariate(1 / 18))).replace(microsecond=0)
             if converted >= DATA_END:
                 converted = None
         horizon = min(created + timedelta(days=90), DATA_END)
+        lead = LeadState(propensity, buys, converted)
 
         _lead_rows(tables, rng, lead_id, created, size, industry, age)
         if converted:
@@ -188,10 +249,10 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
                     rng, max(created, converted - timedelta(days=7)), converted, 0.6
                 )
             ]
-        for ts, intent in sorted(visits, key=lambda v: v[0]):
+        for ts, _ in sorted(visits, key=lambda v: v[0]):
             visit_id += 1
             row = [visit_id, lead_id, format_ts(ts, rng), rng.randint(1, 12)]
-            row.append(page_path(extra, propensity, intent))
+            row.append(page_path(extra, lead, ts))
             tables.rows["raw_web_visits"].append(row)
             if rng.random() < 0.01:
                 tables.rows["raw_web_visits"].append(list(row))  # exported twice
@@ -209,7 +270,7 @@ def generate(n_leads: int = 2000, seed: int = 7) -> Tables:
         for ts, kind in sorted(emails):
             email_id += 1
             row = [email_id, lead_id, format_ts(ts, rng), kind]
-            row.extend(opened_clicked(extra, ts, kind, propensity))
+            row.extend(opened_clicked(extra, ts, kind, lead))
             tables.rows["raw_emails"].append(row)
             if rng.random() < 0.01:
                 tables.rows["raw_emails"].append(list(row))
