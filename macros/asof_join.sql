@@ -272,11 +272,9 @@ from {{ ns.source }} as _sk_final
     with aggregates and equi-joins on the key only: per key of the spine, its first and last
     instant (t0, t1). A view row is kept only when its key is in the spine (a NULL key never is),
     its event and created are not NULL, its usable instant is <= t1 (usable at no spine instant
-    otherwise), with a ttl its event is >= t0 - ttl (outside the ttl at every spine instant,
+    otherwise), and with a ttl its event is >= t0 - ttl (outside the ttl at every spine instant,
     which are all >= t0: if such a row were the greatest usable one, the result is NULL, and the
-    greatest kept usable row is older still, so NULL too), and when it is usable at t0, its
-    (event, created) is the greatest of the key's rows usable at t0 (a smaller one is beaten at
-    every spine instant by that row, usable there too). -#}
+    greatest kept usable row is older still, so NULL too). -#}
 {% macro spark__asof_join(spine, spine_names, spine_ts, views, timestamps) -%}
 {%- set ns = namespace(source=spine) -%}
 {%- set carried = [] -%}
@@ -327,17 +325,10 @@ where _sk_side = 1
   {%- for key in v['keys'] %}_sk_k{{ loop.index }}{{ ', ' if not loop.last }}{% endfor -%}
 {%- endmacro %}
 
-{#- `a._sk_k1 = b._sk_k1 and ...` over a view's join keys -#}
-{% macro _asof_spark_key_match(v, a, b) -%}
-  {%- for key in v['keys'] -%}
-    {{ a }}._sk_k{{ loop.index }} = {{ b }}._sk_k{{ loop.index }}{{ ' and ' if not loop.last }}
-  {%- endfor -%}
-{%- endmacro %}
-
 {#- Spark: the rows of view `v` that can ever be picked for a row of `spine` (see
     spark__asof_join for the rule and its proof), as (_sk_k1.., _sk_at, _sk_candidate): the
     key, the usable instant and the struct the running max compares. The spine's per-key
-    bounds and the per-key floor are aggregates (one row per key), joined on the key. -#}
+    bounds are an aggregate (one row per key) joined on the key. -#}
 {% macro _asof_spark_candidates(spine, spine_ts, v) -%}
 {%- set event = skewless.column('_sk_v', v['timestamp']) -%}
 {%- set created = skewless.column('_sk_v', v['created'] or v['timestamp']) -%}
@@ -357,12 +348,11 @@ where _sk_side = 1
         group by {% for spine_key in v['spine_keys'] -%}
                    {{ skewless.quote(spine_key) }}{{ ', ' if not loop.last }}
                  {%- endfor %}
-    ),
-    _sk_rows as (
-        select {% for key in v['keys'] -%}
+    )
+    select {% for key in v['keys'] -%}
                  _sk_v.{{ skewless.quote(key) }} as _sk_k{{ loop.index }},
                {% endfor -%}
-               greatest({{ event }}, {{ available }}) as _sk_at, _sk_b._sk_t0,
+               greatest({{ event }}, {{ available }}) as _sk_at,
                named_struct('_sk_e', {{ event }}, '_sk_c', {{ created }},
                             '_sk_a', {{ available }}
                             {%- for feature in v['features'] -%}
@@ -378,22 +368,6 @@ where _sk_side = 1
              {%- if fresh %}
              and {{ fresh }}
              {%- endif %}
-    ),
-    _sk_floor as (
-        select {{ skewless._asof_spark_keys(v) }},
-               max(named_struct('_sk_e', _sk_candidate._sk_e,
-                                '_sk_c', _sk_candidate._sk_c)) as _sk_best
-        from _sk_rows
-        where _sk_at <= _sk_t0
-        group by {{ skewless._asof_spark_keys(v) }}
-    )
-    select {% for key in v['keys'] %}_sk_r._sk_k{{ loop.index }}, {% endfor -%}
-           _sk_r._sk_at, _sk_r._sk_candidate
-    from _sk_rows as _sk_r
-    left join _sk_floor as _sk_f on {{ skewless._asof_spark_key_match(v, '_sk_r', '_sk_f') }}
-    where _sk_r._sk_at > _sk_r._sk_t0
-       or named_struct('_sk_e', _sk_r._sk_candidate._sk_e,
-                       '_sk_c', _sk_r._sk_candidate._sk_c) >= _sk_f._sk_best
 {%- endmacro %}
 
 {#- Spark: (output name, SQL) pairs of one view, read from the picked struct _sk_pick -#}

@@ -1,8 +1,7 @@
 """The `asof_join` renderings == the brute-force reference on data built at the exact edges of
 what Spark's rendering prunes before its sort (macros/asof_join.sql, spark__asof_join): per key
 of the spine, its first and last instant t0 and t1, and a view row is dropped when its usable
-instant is after t1, when its event is before t0 - ttl, when its key is not in the spine, or when
-it is usable at t0 but beaten there by a greater (event, created) usable at t0.
+instant is after t1, when its event is before t0 - ttl, or when its key is not in the spine.
 
 Every event and created is drawn at a spine instant, that instant minus a ttl, or a cadence tick
 minus the lag, each exactly or 1 us either side (so available_at == t1, event == t0 - ttl and
@@ -161,9 +160,9 @@ def test_asof_join_at_pruning_edges_on_spark(spark_engine, data):
 def test_pruning_keeps_each_edge_row_on_spark(spark_engine):
     """One hand-built case per rule, each row exactly on its edge and picked there: a row
     available exactly at the key's last spine instant, a row whose event is exactly the first
-    instant minus the ttl, the row usable exactly at the first instant that beats an older one,
-    a correction available 1 us after the first instant, a key only in the spine, a NULL key;
-    before 1970."""
+    instant minus the ttl, a row available exactly at the first instant on a cadence tick and
+    its correction available at the next tick, a key only in the spine, a NULL key; before
+    1970."""
     t0, t1 = datetime(1969, 12, 31, 22), datetime(1969, 12, 31, 23, 30)
     ttl = TTLS["driver_stats"]
     spine = [
