@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_pit_contract import BASES, TTLS, US, _check, expected_asof, instants, sometimes_null
 
 from support import reference
 from support.hypothesis_profiles import pit_settings
-from test_pit_contract import BASES, TTLS, US, _check, expected_asof, instants, sometimes_null
 
 DRIVERS = [1, -3, 2**62]
 CUSTOMERS = [10, -11]
@@ -198,8 +198,12 @@ def test_pruning_keeps_each_edge_row_on_spark(spark_engine):
             # created + lag == 22:00, a tick: available exactly at t0
             {"driver_id": 1, "event_timestamp": t0 - LAG, "created": t0 - LAG, "fresh_score": 7},
             # its correction, created 1 us later: available at the next tick, 23:00
-            {"driver_id": 1, "event_timestamp": t0 - LAG, "created": t0 - LAG + US,
-             "fresh_score": 8},
+            {
+                "driver_id": 1,
+                "event_timestamp": t0 - LAG,
+                "created": t0 - LAG + US,
+                "fresh_score": 8,
+            },
         ],
         "src_events": [],
     }
