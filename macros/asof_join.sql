@@ -265,14 +265,22 @@ from {{ ns.source }} as _sk_final
     max of struct(event, created, ...) over that stream is, at each spine row, the greatest
     (event, created) usable at t: the contract's pick (section 3); a ttl then keeps it only when
     its event is >= t - ttl (the pick has the greatest event of all usable rows, so if it is
-    outside the ttl every usable row is). View rows with a NULL key, event or created can never
-    be picked and are left out; a spine row with a NULL key or instant meets none. The cost is
-    one sort of (spine + view rows) per view, whatever the rows per key. -#}
+    outside the ttl every usable row is). A spine row with a NULL key or instant meets none.
+    The cost is one sort of (spine + kept view rows) per view, whatever the rows per key.
+
+    Before the sort, view rows that can never be picked are dropped (_asof_spark_candidates),
+    with aggregates and equi-joins on the key only: per key of the spine, its first and last
+    instant (t0, t1). A view row is kept only when its key is in the spine (a NULL key never is),
+    its event and created are not NULL, its usable instant is <= t1 (usable at no spine instant
+    otherwise), and with a ttl its event is >= t0 - ttl (outside the ttl at every spine instant,
+    which are all >= t0: if such a row were the greatest usable one, the result is NULL, and the
+    greatest kept usable row is older still, so NULL too). -#}
 {% macro spark__asof_join(spine, spine_names, spine_ts, views, timestamps) -%}
 {%- set ns = namespace(source=spine) -%}
 {%- set carried = [] -%}
 {%- for v in views -%}
-{%- set ns.source = '(' ~ skewless._asof_spark_step(ns.source, spine_ts, v, timestamps) ~ ')' -%}
+{%- set ns.source = '(' ~ skewless._asof_spark_step(spine, ns.source, spine_ts, v,
+                                                    timestamps) ~ ')' -%}
 {%- do carried.extend(v['outputs']) -%}
 {%- endfor %}
 select {{ skewless.quote_all(spine_names + carried) }}
@@ -280,9 +288,7 @@ from {{ ns.source }} as _sk_final
 {%- endmacro %}
 
 {#- Spark: one view's step over `source` (the spine so far): its columns plus the view's -#}
-{% macro _asof_spark_step(source, spine_ts, v, timestamps) -%}
-{%- set event = skewless.quote(v['timestamp']) -%}
-{%- set created = skewless.quote(v['created'] or v['timestamp']) -%}
+{% macro _asof_spark_step(spine, source, spine_ts, v, timestamps) -%}
 {%- set instant = skewless.column('_sk_row', spine_ts) -%}
 {%- set fresh = skewless._asof_ttl_condition(v, '_sk_pick._sk_e', instant) -%}
 {%- set stamps = {'event_ts': '_sk_pick._sk_e', 'created_ts': '_sk_pick._sk_c',
@@ -295,7 +301,7 @@ select _sk_row.*
 from (
     select _sk_side, _sk_row,
            max(_sk_candidate) over (
-               partition by {% for key in v['keys'] %}_sk_k{{ loop.index }}{{ ', ' if not loop.last }}{% endfor %}
+               partition by {{ skewless._asof_spark_keys(v) }}
                order by _sk_at, _sk_side
                rows between unbounded preceding and current row) as _sk_pick
     from (
@@ -306,22 +312,62 @@ from (
                struct(_sk_s.*) as _sk_row, null as _sk_candidate
         from {{ source }} as _sk_s
         union all
-        select {% for key in v['keys'] -%}
-                 {{ skewless.quote(key) }} as _sk_k{{ loop.index }},
-               {% endfor -%}
-               greatest({{ event }}, {{ skewless._asof_available_at(v) }}) as _sk_at,
-               0 as _sk_side, null as _sk_row,
-               named_struct('_sk_e', {{ event }}, '_sk_c', {{ created }},
-                            '_sk_a', {{ skewless._asof_available_at(v) }}
-                            {%- for feature in v['features'] -%}
-                            , '_sk_f{{ loop.index }}', {{ skewless.quote(feature) }}
-                            {%- endfor %}) as _sk_candidate
-        from {{ v['relation'] }}
-        where {% for key in v['keys'] %}{{ skewless.quote(key) }} is not null and {% endfor -%}
-              {{ event }} is not null and {{ created }} is not null
+        select {{ skewless._asof_spark_keys(v) }}, _sk_at, 0 as _sk_side, null as _sk_row,
+               _sk_candidate
+        from ({{ skewless._asof_spark_candidates(spine, spine_ts, v) }}) as _sk_kept
     ) as _sk_stream
 ) as _sk_picked
 where _sk_side = 1
+{%- endmacro %}
+
+{#- Spark: `_sk_k1, _sk_k2, ...`, a view's join keys as the stream names them -#}
+{% macro _asof_spark_keys(v) -%}
+  {%- for key in v['keys'] %}_sk_k{{ loop.index }}{{ ', ' if not loop.last }}{% endfor -%}
+{%- endmacro %}
+
+{#- Spark: the rows of view `v` that can ever be picked for a row of `spine` (see
+    spark__asof_join for the rule and its proof), as (_sk_k1.., _sk_at, _sk_candidate): the
+    key, the usable instant and the struct the running max compares. The spine's per-key
+    bounds are an aggregate (one row per key) joined on the key. -#}
+{% macro _asof_spark_candidates(spine, spine_ts, v) -%}
+{%- set event = skewless.column('_sk_v', v['timestamp']) -%}
+{%- set created = skewless.column('_sk_v', v['created'] or v['timestamp']) -%}
+{%- set available = skewless._asof_available_at(v, '_sk_v') -%}
+{%- set fresh = skewless._asof_ttl_condition(v, event, '_sk_b._sk_t0') %}
+    with _sk_bounds as (
+        select {% for spine_key in v['spine_keys'] -%}
+                 {{ skewless.quote(spine_key) }} as _sk_k{{ loop.index }},
+               {% endfor -%}
+               min({{ skewless.quote(spine_ts) }}) as _sk_t0,
+               max({{ skewless.quote(spine_ts) }}) as _sk_t1
+        from {{ spine }}
+        where {% for spine_key in v['spine_keys'] -%}
+                {{ skewless.quote(spine_key) }} is not null and
+              {% endfor -%}
+              {{ skewless.quote(spine_ts) }} is not null
+        group by {% for spine_key in v['spine_keys'] -%}
+                   {{ skewless.quote(spine_key) }}{{ ', ' if not loop.last }}
+                 {%- endfor %}
+    )
+    select {% for key in v['keys'] -%}
+                 _sk_v.{{ skewless.quote(key) }} as _sk_k{{ loop.index }},
+               {% endfor -%}
+               greatest({{ event }}, {{ available }}) as _sk_at,
+               named_struct('_sk_e', {{ event }}, '_sk_c', {{ created }},
+                            '_sk_a', {{ available }}
+                            {%- for feature in v['features'] -%}
+                            , '_sk_f{{ loop.index }}', {{ skewless.column('_sk_v', feature) }}
+                            {%- endfor %}) as _sk_candidate
+        from {{ v['relation'] }} as _sk_v
+        join _sk_bounds as _sk_b
+          on {% for key in v['keys'] -%}
+               _sk_v.{{ skewless.quote(key) }} = _sk_b._sk_k{{ loop.index }} and
+             {% endfor -%}
+             {{ event }} is not null and {{ created }} is not null
+             and greatest({{ event }}, {{ available }}) <= _sk_b._sk_t1
+             {%- if fresh %}
+             and {{ fresh }}
+             {%- endif %}
 {%- endmacro %}
 
 {#- Spark: (output name, SQL) pairs of one view, read from the picked struct _sk_pick -#}

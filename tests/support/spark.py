@@ -54,16 +54,17 @@ def spark_conf(home: Path, master: str = MASTER) -> dict[str, str]:
     }
 
 
-def start_spark(home: Path, master: str = MASTER):
-    """The process's SparkSession with Hive support and :func:`spark_conf` (created once; a
-    second call returns the same session). ``PYSPARK_PYTHON`` defaults to this interpreter."""
+def start_spark(home: Path, master: str = MASTER, memory: str = "1g"):
+    """The process's SparkSession with Hive support and :func:`spark_conf`, ``memory`` for the
+    driver (created once; a second call returns the same session). ``PYSPARK_PYTHON`` defaults
+    to this interpreter."""
     from pyspark.sql import SparkSession
 
     home = Path(home).resolve()
     (home / "tmp").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
-    for key, value in spark_conf(home, master).items():
+    for key, value in {**spark_conf(home, master), "spark.driver.memory": memory}.items():
         builder = builder.config(key, value)
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
