@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from test_pit_contract import BASES, TTLS, US, _check, expected_asof, instants, sometimes_null
 
 from support import reference
+from support.conformance_harness import view_rows
 from support.hypothesis_profiles import pit_settings
 
 DRIVERS = [1, -3, 2**62]
@@ -102,36 +103,7 @@ def edge_datasets(draw) -> dict[str, list[dict]]:
     }
     return {
         "src_spine": spine,
-        "src_driver_stats": [
-            {
-                "driver_id": k,
-                "event_timestamp": e,
-                "created": c,
-                "conv_rate": v[0],
-                "acc_rate": v[1],
-                "avg_daily_trips": v[2],
-            }
-            for k, e, c, v in stats
-        ],
-        "src_customer_profile": [
-            {
-                "customer_id": k,
-                "event_timestamp": e,
-                "created": c,
-                "current_balance": v[0],
-                "avg_passenger_count": v[1],
-                "lifetime_trip_count": v[2],
-            }
-            for k, e, c, v in profiles
-        ],
-        "src_driver_customer": [
-            {"driver_id": d, "customer_id": c, "event_timestamp": e, "trips_together": v}
-            for (d, c, e), v in pairs.items()
-        ],
-        "src_driver_fresh": [
-            {"driver_id": k, "event_timestamp": e, "created": c, "fresh_score": v}
-            for k, e, c, v in fresh
-        ],
+        **view_rows(stats, profiles, [(d, c, e, v) for (d, c, e), v in pairs.items()], fresh),
         "src_events": [],
     }
 

@@ -321,6 +321,26 @@ class SparkEngine(Engine):
         return fetch(self.spark, sql)
 
 
+def as_rows(source: str, tuples) -> list[dict]:
+    """``tuples`` (values in the column order of ``SOURCES[source]``) as rows of that source."""
+    names = [name for name, _ in SOURCES[source]]
+    return [dict(zip(names, values, strict=True)) for values in tuples]
+
+
+def view_rows(stats, profiles, pairs, fresh) -> dict[str, list[dict]]:
+    """The four views' source rows from (key(s), event, created, values) tuples: ``stats`` and
+    ``profiles`` carry a tuple of three values, ``pairs`` (driver, customer, event, value) and
+    ``fresh`` (driver, event, created, value) one."""
+    return {
+        "src_driver_stats": as_rows("src_driver_stats", ((k, e, c, *v) for k, e, c, v in stats)),
+        "src_customer_profile": as_rows(
+            "src_customer_profile", ((k, e, c, *v) for k, e, c, v in profiles)
+        ),
+        "src_driver_customer": as_rows("src_driver_customer", pairs),
+        "src_driver_fresh": as_rows("src_driver_fresh", fresh),
+    }
+
+
 def normalize(value):
     """Engine values -> comparable Python values (naive UTC datetimes, floats rounded, NaN as
     the string 'NaN' so that NaN equals NaN)."""
