@@ -40,6 +40,7 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 from bench.processes import free_port, process  # noqa: E402
+from skewless.dev_loop import STEPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEW = "lead_engagement"
@@ -165,8 +166,6 @@ def dev_loop(project: Path, env: dict[str, str], keys: list[int], log: Path) -> 
         if len(parts) >= 3 and parts[2] == "s" and parts[0] in STEPS:
             line(f"dev_{parts[0]}", float(parts[1]))
 
-
-STEPS = ("build", "check", "apply", "materialize", "serve")
 
 
 def _keys_within_ttl(project: Path, n: int = 40) -> list[int]:

@@ -42,8 +42,6 @@ STATE_DIR = Path("target") / "skewless" / "dev-state"
 """The manifest of the last successful build: what ``state:modified`` compares against."""
 POLL_SECONDS = 0.5
 STEPS = ("build", "check", "apply", "materialize", "serve")
-SNAPSHOT = Path("data") / ".dev" / "events.duckdb"
-"""What the API's fresh features read: the database as the last successful cycle left it."""
 
 
 class CycleStopped(Exception):
@@ -219,26 +217,32 @@ class DevLoop:
 
 
 def pinned_events(project: Project):
-    """The API's event store for fresh features: a snapshot of the built DuckDB file, taken
-    after each successful cycle (a build writes the file in place, and a failed one must not
+    """The API's event store for fresh features: the built DuckDB file as the last successful
+    cycle left it, not followed (a build writes the file in place, and a failed one must not
     reach the API); None (the server's default) when ``$SKEWLESS_EVENT_STORE`` names another."""
     from skewless.serving.event_store import EVENT_STORE_ENV, DuckDBEvents
 
     if os.environ.get(EVENT_STORE_ENV):
         return None
-    folder = project.root / SNAPSHOT.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{SNAPSHOT.name}.partial"
-    shutil.copyfile(project.duckdb_path, partial)
-    os.replace(partial, project.root / SNAPSHOT)
-    return DuckDBEvents(project.root / SNAPSHOT, project.root)
+    return DuckDBEvents(project.duckdb_path, project.root, follow=False)
 
 
 class SwappableApp:
-    """An ASGI app that forwards each request to the current API (swapped after each cycle)."""
+    """An ASGI app that forwards each request to the API over the current server, swapped for
+    a new one after each good cycle."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, server):
+        from skewless.serving.http_api import create_app
+
+        self._create = create_app
+        self.server, self.app = server, create_app(server)
+
+    def swap(self, server) -> None:
+        """Serve ``server`` from the next request on; stop and close the previous one."""
+        old_app, old = self.app, self.server
+        self.server, self.app = server, self._create(server)
+        old_app.state.stop()
+        old.close()
 
     async def __call__(self, scope, receive, send) -> None:
         await self.app(scope, receive, send)
@@ -256,23 +260,30 @@ def run_dev(project: Project, host: str, port: int) -> int:
     """Serve ``project`` and run the loop on every save until interrupted."""
     import uvicorn
 
-    from skewless.serving.http_api import create_app, startup_line
+    from skewless.serving.http_api import startup_line
     from skewless.serving.server import FeatureServer
 
     if not project.manifest.exists():
-        print(f"skewless dev: {project.manifest} not found: run `skewless build` first")
+        print(
+            f"skewless dev: {project.manifest} not found: run `skewless build` first",
+            file=sys.stderr,
+        )
         return 2
     save_state(project)
     watcher = Watcher(project)  # before the start-up: a save during it starts a cycle
     loop = DevLoop(project, say)
     say("starting: the project as built is checked, applied and materialized")
     loop.cycle(("check", "apply", "materialize"))  # dbt, Feast and the check warm up here
+
+    def new_server() -> FeatureServer:
+        return FeatureServer(project, events=pinned_events(project))
+
     try:
-        server = FeatureServer(project, events=pinned_events(project))
+        server = new_server()
     except Exception as exc:  # noqa: BLE001 - e.g. nothing registered: say it, do not trace
         print(f"skewless dev: cannot serve: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    holder = SwappableApp(create_app(server))
+    holder = SwappableApp(server)
     api = uvicorn.Server(
         uvicorn.Config(holder, host=host, port=port, lifespan="off", log_level="warning")
     )
@@ -283,16 +294,7 @@ def run_dev(project: Project, host: str, port: int) -> int:
             print(f"skewless dev: cannot serve on {host}:{port}", file=sys.stderr)
             return 2
         time.sleep(0.05)
-    current = {"server": server}
-
-    def swap() -> None:
-        old_app, old = holder.app, current["server"]
-        current["server"] = FeatureServer(project, events=pinned_events(project))
-        holder.app = create_app(current["server"])
-        old_app.state.stop()
-        old.close()
-
-    loop.on_served.append(swap)
+    loop.on_served.append(lambda: holder.swap(new_server()))
     say(startup_line(server, None, host, port).replace("skewless serve", "skewless dev"))
     say("watching models, macros and yml: save a file to build, check, apply, materialize")
     signal.signal(signal.SIGTERM, _interrupt)
@@ -304,5 +306,5 @@ def run_dev(project: Project, host: str, port: int) -> int:
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         api.should_exit = True
-        current["server"].close()
+        holder.server.close()
     return 0

@@ -123,8 +123,11 @@ class DuckDBEvents:
 
     dialect = "duckdb"
 
-    def __init__(self, path: Path, root: Path | None = None):
+    def __init__(self, path: Path, root: Path | None = None, follow: bool = True):
+        """``follow``: open the file again when it changes (a new build); False keeps the copy
+        taken now for good (``skewless dev``: a failed build must not reach the API)."""
         self.path = Path(path)
+        self.follow = follow
         if not self.path.exists():
             raise FileNotFoundError(f"event store {path} does not exist: run `dbt build` first")
         self.root = root or self.path.parent
@@ -157,9 +160,10 @@ class DuckDBEvents:
         return before, _single_threaded(connect_duckdb(copy, self.root))
 
     def _cursor(self):
-        """This thread's cursor on the current database; a new database when the file changed."""
+        """This thread's cursor on the current database; a new database when the file changed
+        (if it is followed)."""
         try:
-            version = self._file_version()
+            version = self._file_version() if self.follow else self._version
         except OSError as exc:
             raise StoreUnavailable(f"event store {self.path}: {exc}") from None
         if version != self._version:
