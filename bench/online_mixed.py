@@ -20,7 +20,9 @@ Measured, `skewless serve` on SQLite + DuckDB:
 - CPU per fresh DuckDB query (median thread CPU time, robust to other load): the SQL as text,
   parsed once (the event store), prepared once and executed per request; and the floor's.
 - the same in-process and floor figures on PostgreSQL (the staging tables copied from DuckDB,
-  with the (lead_id, event time) index the dbt build creates there: macros/event_store_index.sql).
+  with the (lead_id, event time) index the dbt build creates there: macros/event_store_index.sql),
+  with the queries prepared once per connection (the event store's way) and, for comparison,
+  planned at each request.
 - fault: `skewless serve` on Redis; 4 stored clients for 25 s; Redis stopped at 5 s and started
   again at 15 s (same port, same dump). Reported: 503s and their slowest reply, the time from
   the restart to the first 200, any reply other than 200 or 503, and wrong answers (every 200
@@ -456,6 +458,18 @@ def fault_run(root: Path, home: Path, leads: list[int], as_of, log: Path) -> Non
     line("fault_wrong_answers", sum(not e[3] for e in events))
 
 
+def text_events(dsn: str):
+    """A PostgreSQL event store that runs every query as text, planned at each request."""
+    from skewless.serving.event_store import PostgresEvents
+
+    class TextEvents(PostgresEvents):
+        def query(self, query, params, yield_cpu=False):
+            with self._slots:
+                return self._run(query.sql["postgres"], params, prepared=False)
+
+    return TextEvents(dsn)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -516,6 +530,7 @@ def main() -> None:
         line("stored_rps_mixed_over_alone", f"{mixed / alone:.2f}")
         client = Client(api)
         http_ms = fresh_latency(lambda k: client.post(body([k], FRESH, fresh_at)), busy)
+        http_answers = {lead: client.post(body([lead], FRESH, fresh_at))[1] for lead in busy[:20]}
 
     cpu_per_query(root, fresh_at, busy)
     floor_con = duckdb.connect(str(root / "data" / "skewless.duckdb"), read_only=True)
@@ -553,6 +568,32 @@ def main() -> None:
                 raise SystemExit(f"PostgreSQL and DuckDB fresh answers differ for lead {lead}")
         report_latency(
             "postgres_fresh_sdk_1key",
+            fresh_latency(lambda k: server.get([k], FRESH, as_of=fresh_at), busy),
+            floor,
+        )
+        server.close()
+        api = free_port()
+        with process(
+            [str(exe), "serve", "--project-dir", str(root), "--port", str(api)],
+            cache / "serve_postgres.log",
+            http_ready(api),
+            env={**environment(root, home), "SKEWLESS_EVENT_STORE": pg.dsn()},
+        ):
+            client = Client(api)
+            for lead in busy[:20]:
+                status, reply = client.post(body([lead], FRESH, fresh_at))
+                if status != 200 or json.loads(reply) != json.loads(http_answers[lead]):
+                    raise SystemExit(f"PostgreSQL fresh answer over HTTP differs for {lead}")
+            report_latency(
+                "postgres_fresh_http_1key",
+                fresh_latency(lambda k: client.post(body([k], FRESH, fresh_at)), busy),
+                floor,
+            )
+        # the same with every query planned at each request (the event store before it
+        # prepared them): what the prepared statements save
+        server = FeatureServer(project, events=text_events(pg.dsn()))
+        report_latency(
+            "postgres_fresh_sdk_1key_planned_per_request",
             fresh_latency(lambda k: server.get([k], FRESH, as_of=fresh_at), busy),
             floor,
         )

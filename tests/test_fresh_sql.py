@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 import psycopg2
@@ -315,3 +315,97 @@ def test_fresh_duckdb_queries_yield_the_cpu_only_while_stored_reads_run(
     mixed = served(server, instants[:30])
     assert diff_frames(alone, mixed, order_by=["lead_id", "at"]).equal
     events.close()
+
+
+def _text_rows(dsn: str, sql: str, params: dict) -> list[dict]:
+    """The oracle: ``sql`` run as text (planned for its values) on its own plain connection."""
+    con = psycopg2.connect(dsn, options="-c TimeZone=UTC")
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    con.close()
+    return sorted(rows, key=repr)
+
+
+def test_postgres_fresh_queries_run_prepared_and_answer_as_text(built, postgres_build, instants):
+    """Fresh queries run as statements prepared once per pooled connection, with a generic
+    plan (planned once, not per request), and answer exactly what the same SQL run as text
+    answers: one key or several, keys that do not exist, instants before 1970 and on the
+    windows' edges, and requests of more keys than are prepared (a bulk read, run as text)."""
+    from skewless.online_sql import load_online_sql
+    from skewless.serving.pg_prepared import MAX_PREPARED_KEYS
+
+    query = load_online_sql(built, views=[VIEW])[VIEW]
+    events = PostgresEvents(postgres_build.dsn, pool_size=1)
+    rng = random.Random(11)
+    leads = sorted({k for k, _ in instants})
+    requests = [([k], at) for k, at in instants]
+    requests += [(rng.sample(leads, 3) + [10**12], at) for _, at in instants[:10]]
+    requests += [([leads[0], -1], instants[0][1] - timedelta(days=365 * 60))]  # before 1970
+    requests += [(leads + list(range(10**9, 10**9 + MAX_PREPARED_KEYS)), instants[1][1])]
+    for keys, at in requests:
+        params = query.params(keys, at)
+        got = sorted(events.query(query, params), key=repr)
+        assert got == _text_rows(postgres_build.dsn, query.sql["postgres"], params), (keys, at)
+    pooled = events._idle[0].con
+    with pooled.cursor() as cur:
+        cur.execute("select generic_plans, custom_plans from pg_prepared_statements")
+        plans = cur.fetchall()
+    assert len(plans) == 1 and plans[0][0] >= len(instants) and plans[0][1] == 0, plans
+    events.close()
+
+
+def test_postgres_prepared_statement_reads_a_replaced_table_and_survives_a_type_change(
+    built, postgres_build
+):
+    """A build replaces a table under a prepared statement (dbt-postgres renames a new table
+    into place): the next answer reads the new table. A result column whose type changed
+    breaks the kept plan ("cached plan must not change result type"): the query is answered
+    as text on a new connection, the same rows as the text oracle."""
+    from skewless.online_sql import OnlineQuery
+
+    dsn = postgres_build.dsn
+    view = load_project(built.root).feature_views[VIEW]
+    sql = (
+        "select k as lead_id, v from sk_replaced where k = any(%(lead_id)s) "
+        "and t <= %(as_of)s order by k"
+    )
+    query = OnlineQuery(view, {"postgres": sql, "duckdb": ""})
+    params = {"lead_id": [1, 2], "as_of": datetime(2026, 1, 1)}
+    admin = psycopg2.connect(dsn)
+    admin.autocommit = True
+    events = PostgresEvents(dsn, pool_size=1)
+    try:
+        with admin.cursor() as cur:
+            cur.execute(
+                "create table sk_replaced as select 1 as k, 10 as v, timestamp '2025-01-01' as t"
+            )
+        assert events.query(query, params) == [{"lead_id": 1, "v": 10}]
+        with admin.cursor() as cur:
+            cur.execute(
+                "create table sk_replaced_new as select k, 20 as v, "
+                "timestamp '2025-01-01' as t from (values (1), (2)) s(k)"
+            )
+            cur.execute("alter table sk_replaced rename to sk_replaced_old")
+            cur.execute("alter table sk_replaced_new rename to sk_replaced")
+            cur.execute("drop table sk_replaced_old")
+        assert events.query(query, params) == [{"lead_id": 1, "v": 20}, {"lead_id": 2, "v": 20}]
+        with admin.cursor() as cur:
+            cur.execute("alter table sk_replaced alter column v type text")
+        got = events.query(query, params)
+        assert (
+            got
+            == _text_rows(dsn, sql, params)
+            == [
+                {"lead_id": 1, "v": "20"},
+                {"lead_id": 2, "v": "20"},
+            ]
+        )
+        assert events.query(query, params) == got  # and again, prepared on the new connection
+    finally:
+        events.close()
+        with admin.cursor() as cur:
+            cur.execute("drop table if exists sk_replaced")
+        admin.close()

@@ -30,12 +30,14 @@ import duckdb
 
 from skewless.online_sql import OnlineQuery
 from skewless.project import Project, connect_duckdb
+from skewless.serving import pg_prepared
 
 EVENT_STORE_ENV = "SKEWLESS_EVENT_STORE"
 TIMEOUT_ENV = "SKEWLESS_STORE_TIMEOUT"  # seconds; connect and statement timeout of every store
 QUERIES_ENV = "SKEWLESS_DUCKDB_QUERIES"  # fresh DuckDB queries running at once in this process
 NICE_ENV = "SKEWLESS_FRESH_NICE"  # how much nicer the threads running fresh queries are
 POOL_SIZE = 8
+MAX_PREPARED = 64  # statements kept per PostgreSQL connection
 
 
 def fresh_niceness() -> int:
@@ -240,11 +242,21 @@ def _single_threaded(con):
     return con
 
 
+class _Connection:
+    """A pooled PostgreSQL connection and the statements prepared on it:
+    (SQL text, parameter types) -> statement name."""
+
+    def __init__(self, con):
+        self.con = con
+        self.prepared: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
 class PostgresEvents:
     """A PostgreSQL database holding the staged event tables (e.g. the dbt staging models),
     through a pool of at most :data:`POOL_SIZE` connections, opened on demand and kept idle
     between queries; after a failed connection the idle ones are dropped (a restart killed them
-    all) and the query is retried once on a new connection."""
+    all) and the query is retried once on a new connection. Fresh queries run as statements
+    prepared once per connection (:mod:`skewless.serving.pg_prepared`)."""
 
     dialect = "postgres"
 
@@ -252,47 +264,79 @@ class PostgresEvents:
         self.dsn = dsn
         self._slots = threading.BoundedSemaphore(pool_size)
         self._lock = threading.Lock()
-        self._idle: list = []
+        self._idle: list[_Connection] = []
         timeout = store_timeout()
-        self._options = f"-c TimeZone=UTC -c statement_timeout={int(timeout * 10_000)}"
+        self._options = (
+            f"-c TimeZone=UTC -c statement_timeout={int(timeout * 10_000)} "
+            + pg_prepared.GENERIC_PLANS
+        )
         self._connect_timeout = max(1, round(timeout * 4))
 
-    def _connect(self):
+    def _connect(self) -> _Connection:
         import psycopg2
 
         con = psycopg2.connect(
             self.dsn, options=self._options, connect_timeout=self._connect_timeout
         )
         con.autocommit = True
-        return con
+        return _Connection(con)
 
     def _drop_idle(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for con in idle:
-            con.close()
+        for pooled in idle:
+            pooled.con.close()
 
-    def _run(self, sql: str, params: dict | None) -> list[dict]:
+    def _prepared(self, pooled: _Connection, cur, sql: str, types: list[str]) -> str:
+        """``EXECUTE`` of ``sql`` prepared on ``pooled`` for parameters of ``types`` (prepared
+        now if it is the first time there)."""
+        names = pg_prepared.parameter_names(sql)
+        key = (sql, tuple(types))
+        name = pooled.prepared.get(key)
+        if name is None:
+            if len(pooled.prepared) >= MAX_PREPARED:  # e.g. queries of many past builds
+                cur.execute("DEALLOCATE ALL")
+                pooled.prepared.clear()
+            name = f"sk_{len(pooled.prepared) + 1}"
+            cur.execute(pg_prepared.prepare_statement(name, sql, names, types))
+            pooled.prepared[key] = name
+        return pg_prepared.execute_statement(name, names)
+
+    def _run(self, sql: str, params: dict | None, prepared: bool = True) -> list[dict]:
+        """Rows of ``sql`` on a pooled connection, prepared there when ``prepared`` allows it.
+        A statement error of the prepared form (e.g. a new build changed a result column's
+        type under the kept plan) is retried once as text on a new connection."""
         import psycopg2
 
         with self._lock:
-            con = self._idle.pop() if self._idle else None
-        if con is None:
-            con = self._connect()
+            pooled = self._idle.pop() if self._idle else None
+        if pooled is None:
+            pooled = self._connect()
+        types = pg_prepared.preparable(sql, params) if prepared and params else None
         try:
-            with con.cursor() as cur:
-                cur.execute(sql, params)
+            with pooled.con.cursor() as cur:
+                if types is not None:
+                    cur.execute(self._prepared(pooled, cur, sql, types), params)
+                else:
+                    cur.execute(sql, params)
                 names = [d[0] for d in cur.description]
                 rows = [dict(zip(names, row)) for row in cur.fetchall()]
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            con.close()
+            pooled.con.close()
             self._drop_idle()
             raise
+        except psycopg2.Error:
+            # do not reuse a connection in an unknown state (closing it also drops its
+            # prepared statements)
+            pooled.con.close()
+            if types is None:
+                raise
+            return self._run(sql, params, prepared=False)
         except BaseException:
-            con.close()  # e.g. a statement error: do not reuse a connection in an unknown state
+            pooled.con.close()
             raise
         with self._lock:
-            self._idle.append(con)
+            self._idle.append(pooled)
         return rows
 
     def _query(self, sql: str, params: dict | None) -> list[dict]:
