@@ -12,14 +12,15 @@ shuffle by key and sort the spine and feature rows, nothing computed) is timed p
 `uptime`'s load average is printed before, after and with each case's figures.
 
 The JVM compiles hot code as it runs (JIT): on a fresh session a query's first run took up to
-5x its tenth, so whichever method ran first was charged the warm-up. So the SQL methods
+10x its tenth, so whichever method ran first was charged the warm-up. So the SQL methods
 (REPEATED) run in rounds, each round every method once in turn: round 0 warms up (printed as
 `_first_seconds`), then --repeat timed rounds; `_seconds` is their median. The Feast methods
 (minutes each for stock Feast) run once, after the SQL methods' rounds.
 
 The `merge_*` methods (not run by default: `--methods merge_sortagg merge_hashagg`) are the
-label merge tried for issue 16 (docs/spark.md, "Tried and measured slower"): the native join
-with the view rows merged before the sort, written out in SQL for this benchmark's view only.
+label merge tried for issue 16 (docs/spark.md, "merging view rows before the sort"): the native
+join with the view rows merged before the sort, written out in SQL for this benchmark's view
+only (measured slower, so not in the macro).
 
 More methods (e.g. stock Feast's Spark offline store) are added to METHODS: a function
 (spark, cache: Path, ttl: bool) -> DataFrame of (rid, k, t, v1, v2).
