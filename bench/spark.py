@@ -11,10 +11,23 @@ equal as multisets (exceptAll both ways) before any figure is printed. A raw flo
 shuffle by key and sort the spine and feature rows, nothing computed) is timed per size, and
 `uptime`'s load average is printed before, after and with each case's figures.
 
+The JVM compiles hot code as it runs (JIT): on a fresh session a query's first run took up to
+10x its tenth, so whichever method ran first was charged the warm-up. So the SQL methods
+(REPEATED) run in rounds, each round every method once in turn: round 0 warms up (printed as
+`_first_seconds`), then --repeat timed rounds; `_seconds` is their median. The Feast methods
+(minutes each for stock Feast) run once, after the SQL methods' rounds.
+
+The `merge_*` methods (not run by default: `--methods merge_sortagg merge_hashagg`) are the
+label merge tried for issue 16 (docs/spark.md, "merging view rows before the sort"): the native
+join with the view rows merged before the sort, written out in SQL for this benchmark's view
+only (measured slower, so not in the macro).
+
 More methods (e.g. stock Feast's Spark offline store) are added to METHODS: a function
 (spark, cache: Path, ttl: bool) -> DataFrame of (rid, k, t, v1, v2).
 
 Usage: .venv/bin/python bench/spark.py [--rows 1000000 --spine 100000 --keys 10000 1000]
+       [--repeat 3] [--methods portable feast_stock feast_ours] (native always runs: the
+       reference)
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -116,6 +130,87 @@ def portable(spark, cache: Path, ttl: bool):
     return spark.sql(f"select * from skewless_bench.pit_{'ttl' if ttl else 'nottl'}_portable")
 
 
+_PACK = (
+    "cast(unix_micros(e) + 4611686018427387904 as decimal(38, 0)) * 9223372036854775808"
+    " + (unix_micros(c) + 4611686018427387904)"
+)
+"""(e, c) as one order-preserving decimal(38,0): each instant's microseconds offset by 2^62
+(exact for |instant| < 2^62 us, about 146,000 years: Spark's whole range), the event shifted by
+2^63, so the sum stays below 2^126 < 10^38."""
+
+
+def _label_merge_sql(ttl: bool, aggregate: str) -> str:
+    """The native join of the bench view with its rows merged before the sort (issue 16's
+    idea). Per key of the spine: t0, t1, n, and cells of width (t1 - t0) / (n / 4) from t0, each
+    cell with its spine instants; a view row's label is (key, cell of its usable instant u, the
+    number of its cell's spine instants < u). Rows with one label are usable at the same spine
+    instants, so only their greatest (e, c) matters: `aggregate` 'sort' keeps it with
+    max(struct) (Spark plans a SortAggregate), 'hash' with max_by(column, packed (e, c)) per
+    column (a HashAggregate). Then the native stream and running max, unchanged."""
+    view = "skewless_bench.features" if ttl else "skewless_bench.features_nottl"
+    fresh = "and e >= _sk_g._sk_t0 - interval '30 days'" if ttl else ""
+    candidate = "named_struct('_sk_e', e, '_sk_c', c, '_sk_f1', v1, '_sk_f2', v2)"
+    if aggregate == "sort":
+        merged = f"""select _sk_k1, max(_sk_at) as _sk_at, max({candidate}) as _sk_candidate
+            from _sk_labelled group by _sk_k1, _sk_cell, _sk_rank"""
+    else:
+        merged = f"""select _sk_k1, _sk_at, {candidate} as _sk_candidate
+            from (select _sk_k1, max(_sk_at) as _sk_at, max_by(e, _sk_order) as e,
+                         max_by(c, _sk_order) as c, max_by(v1, _sk_order) as v1,
+                         max_by(v2, _sk_order) as v2
+                  from _sk_labelled group by _sk_k1, _sk_cell, _sk_rank)"""
+    pick = "_sk_pick._sk_f{}"
+    if ttl:
+        pick = "case when _sk_pick._sk_e >= _sk_row.t - interval '30 days' then {} end".format(pick)
+    return f"""
+    with _sk_grid as (
+        select k as _sk_k1, min(t) as _sk_t0, max(t) as _sk_t1,
+               (unix_micros(max(t)) - unix_micros(min(t))) div greatest(count(*) div 4, 1) + 1
+                 as _sk_w
+        from skewless_bench.spine where k is not null and t is not null group by k),
+    _sk_cells as (
+        select _sk_g._sk_k1, (unix_micros(_sk_s.t) - unix_micros(_sk_g._sk_t0)) div _sk_g._sk_w
+                 as _sk_cell, collect_list(_sk_s.t) as _sk_ts
+        from skewless_bench.spine as _sk_s join _sk_grid as _sk_g on _sk_s.k = _sk_g._sk_k1
+        where _sk_s.t is not null group by 1, 2),
+    _sk_rows as (
+        select _sk_v.k as _sk_k1, greatest(e, c) as _sk_at,
+               (unix_micros(greatest(e, c, _sk_g._sk_t0)) - unix_micros(_sk_g._sk_t0))
+                 div _sk_g._sk_w as _sk_cell,
+               {_PACK} as _sk_order, e, c, v1, v2
+        from {view} as _sk_v join _sk_grid as _sk_g
+          on _sk_v.k = _sk_g._sk_k1 and e is not null and c is not null
+             and greatest(e, c) <= _sk_g._sk_t1 {fresh}),
+    _sk_labelled as (
+        select _sk_r.*,
+               coalesce(size(filter(_sk_c._sk_ts, _sk_x -> _sk_x < _sk_r._sk_at)), 0) as _sk_rank
+        from _sk_rows as _sk_r left join _sk_cells as _sk_c
+          on _sk_r._sk_k1 = _sk_c._sk_k1 and _sk_r._sk_cell = _sk_c._sk_cell)
+    select _sk_row.rid, _sk_row.k, _sk_row.t, {pick.format(1)} as v1, {pick.format(2)} as v2
+    from (
+        select _sk_side, _sk_row,
+               max(_sk_candidate) over (partition by _sk_k1 order by _sk_at, _sk_side
+                                        rows between unbounded preceding and current row)
+                 as _sk_pick
+        from (
+            select k as _sk_k1, t as _sk_at, 1 as _sk_side, struct(_sk_s.*) as _sk_row,
+                   null as _sk_candidate
+            from skewless_bench.spine as _sk_s
+            union all
+            select _sk_k1, _sk_at, 0, null, _sk_candidate from ({merged}))
+    ) where _sk_side = 1
+    """
+
+
+def _label_merge(aggregate: str) -> Callable:
+    """A method: :func:`_label_merge_sql` with ``aggregate``."""
+
+    def method(spark, cache: Path, ttl: bool):
+        return spark.sql(_label_merge_sql(ttl, aggregate))
+
+    return method
+
+
 def _feast_store(cache: Path, ttl: bool, offline: dict):
     """A Feast repo under ``cache`` with the bench view as a ``SparkSource`` over its parquet."""
     from datetime import timedelta
@@ -175,8 +270,14 @@ METHODS: dict[str, Callable] = {
     "feast_stock": _feast({"type": "spark"}, filter_by_created_timestamp=True),
     # skewless's Spark offline store (skewless/feast/spark_offline_store.py)
     "feast_ours": _feast({"type": "skewless.feast.spark_offline_store.SkewlessSparkOfflineStore"}),
+    "merge_sortagg": _label_merge("sort"),
+    "merge_hashagg": _label_merge("hash"),
 }
 """name -> (spark, cache, ttl) -> DataFrame of (rid, k, t, v1, v2)."""
+
+DEFAULT_METHODS = ["portable", "feast_stock", "feast_ours"]
+REPEATED = {"native", "portable", "merge_sortagg", "merge_hashagg"}
+"""Methods timed in rounds after a warm-up round (seconds each); the others run once."""
 
 
 def raw_floor(spark, cache: Path) -> float:
@@ -213,12 +314,33 @@ def same_rows(spark, a: Path, b: Path) -> bool:
     return left.exceptAll(right).isEmpty() and right.exceptAll(left).isEmpty()
 
 
+def time_case(spark, methods: dict, cache: Path, ttl: bool, repeat: int) -> dict:
+    """name -> {"first": s, "seconds": s}: the REPEATED methods in 1 + ``repeat`` rounds (the
+    median of the timed rounds), then the others once. Each run writes the method's output to
+    ``cache``/out-<name>-<ttl>."""
+    repeated = [name for name in methods if name in REPEATED]
+    runs: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(1 + repeat):
+        for name in repeated:
+            out = cache / f"out-{name}-{ttl}"
+            runs[name].append(timed(spark, methods[name], cache, ttl, out))
+    for name in methods:
+        if name not in REPEATED:
+            runs[name].append(timed(spark, methods[name], cache, ttl, cache / f"out-{name}-{ttl}"))
+    return {
+        name: {"first": r[0], "seconds": statistics.median(r[1:] or r)} for name, r in runs.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--spine", type=int, default=100_000)
     parser.add_argument("--keys", type=int, nargs="+", default=[10_000, 1_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=DEFAULT_METHODS)
     args = parser.parse_args()
+    methods = {name: METHODS[name] for name in ["native", *args.methods]}
 
     from support.spark import start_spark
 
@@ -229,33 +351,35 @@ def main() -> None:
     line("spark_driver_memory", "4g")
     line("feature_rows", args.rows)
     line("spine_rows", args.spine)
+    line("timed_rounds", args.repeat)
     for keys in args.keys:
         cache = CACHE / f"spark-{args.rows}-{args.spine}-{keys}"
         cache.mkdir(parents=True, exist_ok=True)
         generate(spark, cache, args.rows, args.spine, keys)
         build_views(cache)
         raw_floor(spark, cache)  # warm-up: the JVM's first jobs run slower (JIT)
-        floor = raw_floor(spark, cache)
+        floor = statistics.median(raw_floor(spark, cache) for _ in range(args.repeat))
         line(f"keys_{keys}_raw_floor_seconds", floor)
         for ttl in (False, True):
             label = f"keys_{keys}_{'ttl_30d' if ttl else 'no_ttl'}"
-            seconds = {}
-            for name, method in METHODS.items():
-                seconds[name] = timed(spark, method, cache, ttl, cache / f"out-{name}-{ttl}")
-            for name in METHODS:
+            times = time_case(spark, methods, cache, ttl, args.repeat)
+            for name in methods:
                 if name != "native":
                     ok = same_rows(spark, cache / f"out-native-{ttl}", cache / f"out-{name}-{ttl}")
                     if not ok:
                         raise SystemExit(f"{label}: {name} differs from native")
-            for name, s in seconds.items():
-                line(f"{label}_{name}_seconds", s)
-            for name, s in seconds.items():
+            for name, t in times.items():
+                if name in REPEATED:
+                    line(f"{label}_{name}_first_seconds", t["first"])
+                line(f"{label}_{name}_seconds", t["seconds"])
+            native_seconds = times["native"]["seconds"]
+            for name, t in times.items():
                 if name != "native":
-                    line(f"{label}_{name}_over_native", s / seconds["native"])
-            if {"feast_stock", "feast_ours"} <= set(seconds):
-                ratio = seconds["feast_stock"] / seconds["feast_ours"]
+                    line(f"{label}_{name}_over_native", t["seconds"] / native_seconds)
+            if {"feast_stock", "feast_ours"} <= set(times):
+                ratio = times["feast_stock"]["seconds"] / times["feast_ours"]["seconds"]
                 line(f"{label}_feast_stock_over_feast_ours", ratio)
-            line(f"{label}_native_over_raw_floor", seconds["native"] / floor)
+            line(f"{label}_native_over_raw_floor", native_seconds / floor)
             line(f"{label}_outputs_equal", True)
             line(f"{label}_load_average", load_average())
     line("load_average_after", load_average())
