@@ -409,3 +409,29 @@ def test_postgres_prepared_statement_reads_a_replaced_table_and_survives_a_type_
         with admin.cursor() as cur:
             cur.execute("drop table if exists sk_replaced")
         admin.close()
+
+
+def test_postgres_statement_that_cannot_be_prepared_runs_as_text_without_retrying(
+    built, postgres_build
+):
+    """SQL PostgreSQL runs as text but refuses to prepare (here two statements in one text)
+    is answered as text, and later requests run it as text on the same connection instead of
+    failing to prepare (and dropping a connection) every time."""
+    from skewless.online_sql import OnlineQuery
+
+    view = load_project(built.root).feature_views[VIEW]
+    sql = (
+        "select 1 as lead_id; select k as lead_id from unnest(%(lead_id)s) k "
+        "where %(as_of)s is not null order by k"
+    )
+    query = OnlineQuery(view, {"postgres": sql, "duckdb": ""})
+    params = {"lead_id": [3, 1], "as_of": datetime(1969, 12, 31, 23, 59, 59, 999999)}
+    events = PostgresEvents(postgres_build.dsn, pool_size=1)
+    try:
+        assert events.query(query, params) == [{"lead_id": 1}, {"lead_id": 3}]
+        pooled = events._idle[0]
+        for _ in range(3):
+            assert events.query(query, params) == [{"lead_id": 1}, {"lead_id": 3}]
+            assert events._idle == [pooled] and not pooled.con.closed
+    finally:
+        events.close()

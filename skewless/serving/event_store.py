@@ -265,6 +265,7 @@ class PostgresEvents:
         self._slots = threading.BoundedSemaphore(pool_size)
         self._lock = threading.Lock()
         self._idle: list[_Connection] = []
+        self._unpreparable: set[tuple[str, tuple[str, ...]]] = set()  # PREPARE failed: text
         timeout = store_timeout()
         self._options = (
             f"-c TimeZone=UTC -c statement_timeout={int(timeout * 10_000)} "
@@ -289,7 +290,10 @@ class PostgresEvents:
 
     def _prepared(self, pooled: _Connection, cur, sql: str, types: list[str]) -> str:
         """``EXECUTE`` of ``sql`` prepared on ``pooled`` for parameters of ``types`` (prepared
-        now if it is the first time there)."""
+        now if it is the first time there). A statement PostgreSQL refuses to prepare (one
+        that only runs as text) is remembered, and runs as text from then on."""
+        import psycopg2
+
         names = pg_prepared.parameter_names(sql)
         key = (sql, tuple(types))
         name = pooled.prepared.get(key)
@@ -298,14 +302,20 @@ class PostgresEvents:
                 cur.execute("DEALLOCATE ALL")
                 pooled.prepared.clear()
             name = f"sk_{len(pooled.prepared) + 1}"
-            cur.execute(pg_prepared.prepare_statement(name, sql, names, types))
+            try:
+                cur.execute(pg_prepared.prepare_statement(name, sql, names, types))
+            except psycopg2.Error as exc:
+                if not isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+                    self._unpreparable.add(key)  # runs as text from now on
+                raise
             pooled.prepared[key] = name
         return pg_prepared.execute_statement(name, names)
 
     def _run(self, sql: str, params: dict | None, prepared: bool = True) -> list[dict]:
         """Rows of ``sql`` on a pooled connection, prepared there when ``prepared`` allows it.
-        A statement error of the prepared form (e.g. a new build changed a result column's
-        type under the kept plan) is retried once as text on a new connection."""
+        A statement error of the prepared form (PostgreSQL refused to prepare it, or a new
+        build changed a result column's type under the kept plan) is retried once as text on a
+        new connection."""
         import psycopg2
 
         with self._lock:
@@ -313,6 +323,8 @@ class PostgresEvents:
         if pooled is None:
             pooled = self._connect()
         types = pg_prepared.preparable(sql, params) if prepared and params else None
+        if types is not None and (sql, tuple(types)) in self._unpreparable:
+            types = None
         try:
             with pooled.con.cursor() as cur:
                 if types is not None:
