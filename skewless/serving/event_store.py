@@ -304,9 +304,10 @@ class PostgresEvents:
             name = f"sk_{len(pooled.prepared) + 1}"
             try:
                 cur.execute(pg_prepared.prepare_statement(name, sql, names, types))
-            except psycopg2.Error as exc:
-                if not isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
-                    self._unpreparable.add(key)  # runs as text from now on
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                raise  # the connection failed, not the statement
+            except psycopg2.Error:
+                self._unpreparable.add(key)  # runs as text from now on
                 raise
             pooled.prepared[key] = name
         return pg_prepared.execute_statement(name, names)
