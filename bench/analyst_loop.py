@@ -167,7 +167,6 @@ def dev_loop(project: Path, env: dict[str, str], keys: list[int], log: Path) -> 
             line(f"dev_{parts[0]}", float(parts[1]))
 
 
-
 def _keys_within_ttl(project: Path, n: int = 40) -> list[int]:
     """Leads whose latest lead_engagement row is younger than the view's 180 d ttl at now (older
     ones are NULL at now whatever the definition), some with no email in the last 30 days."""
