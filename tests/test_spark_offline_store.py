@@ -469,3 +469,25 @@ def test_two_views_in_one_retrieval_equal_the_brute_force(spark_tables, tmp_path
     assert list(got.columns) == ["k", "event_timestamp", "a__n", "b__s"]
     diff = diff_frames(comparable(got), want, order_by=["k", "event_timestamp"])
     assert diff.equal, diff.summary()
+
+
+def test_rows_come_back_in_the_spine_order(spark_tables, tmp_path):
+    """One row out per spine row, in the spine's order (duplicates and a NULL key included):
+    the oracle is the spine itself, in the order it was given."""
+    _, register = spark_tables
+    names = Names(True)
+    rng = random.Random(11)
+    data = rows(rng, names, ties=False, null_keys=True)
+    frame = pd.concat([spine(rng, names) for _ in range(5)], ignore_index=True)
+    frame = frame.sample(frac=1, random_state=5).reset_index(drop=True)
+    path = tmp_path / "rows.parquet"
+    write_parquet(path, data, names)
+    store = store_for(
+        tmp_path / "ours", OURS, spark_source(register(path), names, 0, 0), names, None
+    )
+    got = comparable(retrieve(store, frame, names))
+    want = comparable(frame)
+    assert got[names.key].tolist() == want[names.key].tolist()
+    assert got["event_timestamp"].tolist() == want["event_timestamp"].tolist()
+    brute_rows = brute(data, frame, names, None, 0, 0)
+    assert got[names.n].tolist() == brute_rows[names.n].tolist()
