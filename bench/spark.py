@@ -15,9 +15,11 @@ case's figures.
 
 The JVM compiles hot code as it runs (JIT): on a fresh session a query's first run took up to
 10x its tenth, so whichever method ran first was charged the warm-up. So the SQL methods
-(REPEATED) run in rounds, each round every method once in turn: round 0 warms up (printed as
-`_first_seconds`), then --repeat timed rounds; `_seconds` is their median. The Feast methods
-(minutes each for stock Feast) run once, after the SQL methods' rounds.
+(REPEATED) run in rounds, each round every method once in turn: --warmup rounds (default 1;
+the first printed as `_first_seconds`), then --repeat timed rounds; `_seconds` is their median.
+The JIT keeps speeding the same query up for about three runs (docs/spark.md), so --warmup 3
+gives steadier figures at the cost of two more rounds. The Feast methods (minutes each for
+stock Feast) run once, after the SQL methods' rounds.
 
 The `merge_*` methods (not run by default: `--methods merge_sortagg merge_hashagg`) are the
 label merge tried for issue 16 (docs/spark.md, "merging view rows before the sort"): the native
@@ -28,7 +30,8 @@ More methods (e.g. stock Feast's Spark offline store) are added to METHODS: a fu
 (spark, cache: Path, ttl: bool) -> DataFrame of (rid, k, t, v1, v2).
 
 Usage: .venv/bin/python bench/spark.py [--rows 1000000 --spine 100000 --keys 10000 1000]
-       [--repeat 3] [--methods portable feast_stock feast_ours] (native always runs: the
+       [--warmup 1] [--repeat 3] [--methods portable feast_stock feast_ours] (native always
+       runs: the
        reference)
 """
 
@@ -355,13 +358,13 @@ def same_rows(spark, a: Path, b: Path) -> bool:
     return left.exceptAll(right).isEmpty() and right.exceptAll(left).isEmpty()
 
 
-def time_case(spark, methods: dict, cache: Path, ttl: bool, repeat: int) -> dict:
-    """name -> {"first": s, "seconds": s}: the REPEATED methods in 1 + ``repeat`` rounds (the
-    median of the timed rounds), then the others once. Each run writes the method's output to
-    ``cache``/out-<name>-<ttl>."""
+def time_case(spark, methods: dict, cache: Path, ttl: bool, repeat: int, warmup: int = 1) -> dict:
+    """name -> {"first": s, "seconds": s}: the REPEATED methods in ``warmup`` + ``repeat``
+    rounds (the median of the last ``repeat``), then the others once. Each run writes the
+    method's output to ``cache``/out-<name>-<ttl>."""
     repeated = [name for name in methods if name in REPEATED]
     runs: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(1 + repeat):
+    for _ in range(warmup + repeat):
         for name in repeated:
             out = cache / f"out-{name}-{ttl}"
             runs[name].append(timed(spark, methods[name], cache, ttl, out))
@@ -369,7 +372,8 @@ def time_case(spark, methods: dict, cache: Path, ttl: bool, repeat: int) -> dict
         if name not in REPEATED:
             runs[name].append(timed(spark, methods[name], cache, ttl, cache / f"out-{name}-{ttl}"))
     return {
-        name: {"first": r[0], "seconds": statistics.median(r[1:] or r)} for name, r in runs.items()
+        name: {"first": r[0], "seconds": statistics.median(r[warmup:] or r)}
+        for name, r in runs.items()
     }
 
 
@@ -378,6 +382,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--spine", type=int, default=100_000)
     parser.add_argument("--keys", type=int, nargs="+", default=[10_000, 1_000])
+    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=DEFAULT_METHODS)
     args = parser.parse_args()
@@ -392,6 +397,7 @@ def main() -> None:
     line("spark_driver_memory", "4g")
     line("feature_rows", args.rows)
     line("spine_rows", args.spine)
+    line("warmup_rounds", args.warmup)
     line("timed_rounds", args.repeat)
     for keys in args.keys:
         cache = CACHE / f"spark-{args.rows}-{args.spine}-{keys}"
@@ -403,7 +409,7 @@ def main() -> None:
         line(f"keys_{keys}_raw_floor_seconds", floor)
         for ttl in (False, True):
             label = f"keys_{keys}_{'ttl_30d' if ttl else 'no_ttl'}"
-            times = time_case(spark, methods, cache, ttl, args.repeat)
+            times = time_case(spark, methods, cache, ttl, args.repeat, args.warmup)
             for name in methods:
                 if name != "native":
                     ok = same_rows(spark, cache / f"out-native-{ttl}", cache / f"out-{name}-{ttl}")
