@@ -30,9 +30,8 @@ More methods (e.g. stock Feast's Spark offline store) are added to METHODS: a fu
 (spark, cache: Path, ttl: bool) -> DataFrame of (rid, k, t, v1, v2).
 
 Usage: .venv/bin/python bench/spark.py [--rows 1000000 --spine 100000 --keys 10000 1000]
-       [--warmup 1] [--repeat 3] [--methods portable feast_stock feast_ours] (native always
-       runs: the
-       reference)
+       [--warmup 1] [--repeat 3] [--methods portable feast_stock feast_ours]
+       (native always runs: the reference)
 """
 
 from __future__ import annotations
@@ -282,7 +281,7 @@ METHODS: dict[str, Callable] = {
 
 DEFAULT_METHODS = ["portable", "feast_stock", "feast_ours"]
 REPEATED = {"native", "portable", "merge_sortagg", "merge_hashagg"}
-"""Methods timed in rounds after a warm-up round (seconds each); the others run once."""
+"""Methods timed in rounds after the warm-up rounds (seconds each); the others run once."""
 
 
 def raw_floor(spark, cache: Path) -> float:
@@ -336,6 +335,12 @@ def carried_floor(spark, cache: Path, ttl: bool) -> float:
         "overwrite"
     ).save()
     return time.perf_counter() - start
+
+
+def median_after_warmup(floor: Callable[[], float], runs: int) -> float:
+    """The median of ``runs`` calls of ``floor`` after one untimed call (the JIT's warm-up)."""
+    floor()
+    return statistics.median(floor() for _ in range(runs))
 
 
 def load_average() -> str:
@@ -404,8 +409,7 @@ def main() -> None:
         cache.mkdir(parents=True, exist_ok=True)
         generate(spark, cache, args.rows, args.spine, keys)
         build_views(cache)
-        raw_floor(spark, cache)  # warm-up: the JVM's first jobs run slower (JIT)
-        floor = statistics.median(raw_floor(spark, cache) for _ in range(args.repeat))
+        floor = median_after_warmup(lambda: raw_floor(spark, cache), args.repeat)
         line(f"keys_{keys}_raw_floor_seconds", floor)
         for ttl in (False, True):
             label = f"keys_{keys}_{'ttl_30d' if ttl else 'no_ttl'}"
@@ -419,10 +423,7 @@ def main() -> None:
                 if name in REPEATED:
                     line(f"{label}_{name}_first_seconds", t["first"])
                 line(f"{label}_{name}_seconds", t["seconds"])
-            carried_floor(spark, cache, ttl)  # warm-up
-            carried = statistics.median(
-                carried_floor(spark, cache, ttl) for _ in range(args.repeat)
-            )
+            carried = median_after_warmup(lambda: carried_floor(spark, cache, ttl), args.repeat)
             line(f"{label}_carried_floor_seconds", carried)
             native_seconds = times["native"]["seconds"]
             for name, t in times.items():
